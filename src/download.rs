@@ -1,0 +1,756 @@
+//! One file, start to finish: probe, name, decide whether earlier bytes can be reused, fetch
+//! (segmented over many connections, or as one stream when the server cannot do ranges), verify,
+//! and only then rename `FILE.part` to `FILE`.
+//!
+//! The probe is the first segment: a `GET` with `Range: bytes=S-` that learns size, validators
+//! and range support from its headers and then keeps streaming its body into the file while the
+//! other connections start. There is no HEAD round trip.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{header, Client, Response, StatusCode};
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::checksum::{self, Expected};
+use crate::error::Error;
+use crate::http::{self, HttpOptions, Ranged, Validators};
+use crate::naming;
+use crate::output::{self, part_path, PartFile};
+use crate::progress::{self, Counters, Event, Events, Level, Progress};
+use crate::range::{check_content_range, RangeSet};
+use crate::ratelimit::RateLimiter;
+use crate::resume::{self, state_path, ResumeState};
+use crate::retry::{Backoff, RetryPolicy};
+use crate::scheduler::{Next, Scheduler};
+use crate::segment;
+use crate::shutdown::Shutdown;
+
+/// How often the resume state is saved while downloading.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// A file that changes on the server more often than this while we download it is an error.
+const MAX_RESTARTS: u32 = 2;
+
+/// Settings for every download of a run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub http: HttpOptions,
+    /// Connections per file (`-x`).
+    pub connections: usize,
+    /// Smallest range worth splitting off to another connection (`--chunk-size`).
+    pub min_split: u64,
+    pub retry: RetryPolicy,
+    /// Bytes per second for each file (`--limit-rate`).
+    pub limit_rate: Option<u64>,
+    /// Reuse the bytes of an interrupted download (default; `--no-continue` clears it).
+    pub resume: bool,
+    /// Replace an existing output file.
+    pub overwrite: bool,
+    /// Time between two progress events of one file.
+    pub progress_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            http: HttpOptions::default(),
+            connections: 8,
+            min_split: 1 << 20,
+            retry: RetryPolicy::default(),
+            limit_rate: None,
+            resume: true,
+            overwrite: false,
+            progress_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One thing to download.
+#[derive(Clone, Debug, Default)]
+pub struct Job {
+    pub url: String,
+    /// Exact output path (`-o`); otherwise a name from the server or URL.
+    pub output: Option<PathBuf>,
+    /// Directory for the output (`-d`).
+    pub dir: Option<PathBuf>,
+    /// Digests the file must have.
+    pub checksums: Vec<Expected>,
+}
+
+/// A finished download.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Bytes reused from an earlier, interrupted run.
+    pub resumed: u64,
+    pub elapsed: Duration,
+}
+
+/// What every download of a run shares: one HTTP client (so connections are reused), the
+/// options, the progress channel and the stop signal.
+#[derive(Debug)]
+pub struct Context {
+    pub client: Client,
+    pub options: Options,
+    pub events: Events,
+    pub shutdown: Shutdown,
+}
+
+impl Context {
+    /// Builds the HTTP client for `options`.
+    pub fn new(options: Options, events: Events, shutdown: Shutdown) -> Result<Context, Error> {
+        Ok(Context {
+            client: http::client(&options.http)?,
+            options,
+            events,
+            shutdown,
+        })
+    }
+}
+
+/// Downloads `job`; `id` tells its events apart from other downloads'. Emits `Finished` or
+/// `Error` for it.
+pub async fn download(ctx: Arc<Context>, id: usize, job: Job) -> Result<Outcome, Error> {
+    let result = download_inner(&ctx, id, &job).await;
+    if let Err(e) = &result {
+        ctx.events.send(Event::Error {
+            id,
+            message: e.to_string(),
+            exit_code: e.exit_code(),
+        });
+    }
+    result
+}
+
+async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let url = http::parse_url(&job.url)?;
+    let mut fresh = !ctx.options.resume;
+    let mut restarts = 0;
+    loop {
+        match attempt(ctx, id, job, &url, fresh, started).await {
+            Err(Error::Changed { url, detail }) if restarts < MAX_RESTARTS => {
+                ctx.events.log(
+                    Some(id),
+                    Level::Warning,
+                    format!("{url}: the file changed on the server ({detail}); starting over"),
+                );
+                restarts += 1;
+                fresh = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The output path for `name` under the job's directory.
+fn place(job: &Job, name: &Path) -> PathBuf {
+    match &job.dir {
+        Some(dir) => dir.join(name),
+        None => name.to_owned(),
+    }
+}
+
+/// Resume state for `output`, if it exists, matches its `.part`, and can be validated.
+fn load_resume(ctx: &Context, id: usize, output: &Path) -> Option<ResumeState> {
+    let part = part_path(output);
+    let state = resume::load(&state_path(&part))?;
+    let part_len = std::fs::metadata(&part).ok()?.len();
+    if part_len != state.size {
+        return None;
+    }
+    if state.validators.if_range().is_none() {
+        ctx.events.log(
+            Some(id),
+            Level::Warning,
+            format!(
+                "{}: the server gave no ETag or Last-Modified, so the partial download cannot be \
+                 checked against the current file; starting over",
+                output.display()
+            ),
+        );
+        return None;
+    }
+    Some(state)
+}
+
+/// The first reply of a download.
+struct Probe {
+    resp: Response,
+    url: Url,
+    validators: Validators,
+    kind: ProbeKind,
+    /// Where the reply's body starts.
+    start: u64,
+}
+
+enum ProbeKind {
+    /// 206 with a correct `Content-Range`: segmented download of `total` bytes.
+    Ranged { total: u64 },
+    /// 200: the whole file in one stream, of this length if known.
+    Full { size: Option<u64> },
+}
+
+/// One pass at the file; `Changed` makes the caller start over with `fresh`.
+async fn attempt(
+    ctx: &Arc<Context>,
+    id: usize,
+    job: &Job,
+    url: &Url,
+    fresh: bool,
+    started: Instant,
+) -> Result<Outcome, Error> {
+    let known_output = job.output.as_deref().map(|o| place(job, o));
+    if let Some(out) = &known_output {
+        refuse_existing(ctx, out)?;
+    }
+    let mut candidate = match &known_output {
+        Some(out) if !fresh => load_resume(ctx, id, out),
+        _ => None,
+    };
+    let start = candidate.as_ref().map_or(0, |c| c.done.gaps(c.size).first().map_or(0, |g| g.start));
+    let if_range = candidate.as_ref().and_then(|c| c.validators.if_range().map(str::to_owned));
+    // Nothing is on disk yet, so a stop during the probe needs no saving.
+    let probe = tokio::select! {
+        p = probe(ctx, id, url, start, if_range.as_deref()) => p?,
+        _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
+    };
+
+    let output = match known_output {
+        Some(out) => out,
+        None => {
+            let cd = probe.resp.headers().get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok());
+            let out = place(job, Path::new(&naming::file_name(cd, &probe.url)));
+            refuse_existing(ctx, &out)?;
+            if !fresh {
+                candidate = load_resume(ctx, id, &out);
+            }
+            out
+        }
+    };
+
+    let mut checksums = job.checksums.clone();
+    let full_body = matches!(probe.kind, ProbeKind::Full { .. });
+    checksums.extend(checksum::from_headers(probe.resp.headers(), full_body));
+
+    match probe.kind {
+        ProbeKind::Ranged { total } => {
+            let done = match candidate {
+                Some(c) if c.size == total && c.validators.difference(&probe.validators).is_none() => c.done,
+                Some(c) => {
+                    let detail = c
+                        .validators
+                        .difference(&probe.validators)
+                        .unwrap_or_else(|| format!("size was {}, now {total}", c.size));
+                    if probe.start != 0 {
+                        // This reply starts mid-file; a fresh attempt needs one from byte 0.
+                        return Err(Error::Changed { url: url.to_string(), detail });
+                    }
+                    ctx.events.log(
+                        Some(id),
+                        Level::Warning,
+                        format!("{}: cannot resume ({detail}); starting over", output.display()),
+                    );
+                    RangeSet::new()
+                }
+                None => RangeSet::new(),
+            };
+            let file = FileSpec { id, output, checksums, started };
+            match segmented(ctx, &file, probe, total, done).await {
+                // The server broke range rules with no connection left to try: one plain stream.
+                Err(Error::RangeViolation { detail, .. }) => {
+                    ctx.events.log(
+                        Some(id),
+                        Level::Warning,
+                        format!("{url}: {detail}; downloading over a single connection"),
+                    );
+                    let (resp, final_url) = plain_get(ctx, id, url).await?;
+                    let size = resp.content_length();
+                    stream(ctx, &file, resp, final_url, size, Validators::default()).await
+                }
+                other => other,
+            }
+        }
+        ProbeKind::Full { size } => {
+            if candidate.is_some() {
+                ctx.events.log(
+                    Some(id),
+                    Level::Warning,
+                    format!(
+                        "{}: the server sent the whole file instead of the missing part (it changed \
+                         or does not support ranges); starting over",
+                        output.display()
+                    ),
+                );
+            }
+            let file = FileSpec { id, output, checksums, started };
+            stream(ctx, &file, probe.resp, probe.url, size, probe.validators).await
+        }
+    }
+}
+
+fn refuse_existing(ctx: &Context, output: &Path) -> Result<(), Error> {
+    if !ctx.options.overwrite && output.exists() {
+        return Err(Error::Exists { path: output.to_owned() });
+    }
+    Ok(())
+}
+
+/// Sleeps before a retry of `err`, or returns `err` when it is final or retries are spent.
+async fn retry_wait(ctx: &Context, id: usize, backoff: &mut Backoff, err: Error) -> Result<(), Error> {
+    let Some(delay) = backoff.next_delay(&err) else {
+        return Err(err);
+    };
+    ctx.events.log(
+        Some(id),
+        Level::Info,
+        format!("{err}; retry {} in {:.1}s", backoff.failures(), delay.as_secs_f64()),
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => Ok(()),
+        _ = ctx.shutdown.wait() => Err(Error::Interrupted),
+    }
+}
+
+/// The first request: `Range: bytes=start-`, retried like any other.
+async fn probe(ctx: &Context, id: usize, url: &Url, start: u64, if_range: Option<&str>) -> Result<Probe, Error> {
+    let mut backoff = Backoff::new(&ctx.options.retry);
+    loop {
+        let range = Ranged { start, end: None, if_range };
+        let err = match http::get(&ctx.client, &ctx.options.http, url, Some(range)).await {
+            Ok((resp, final_url)) => return classify_probe(ctx, id, url, resp, final_url, start).await,
+            // 416 to `bytes=0-` is how some servers answer for an empty file; a plain GET settles it.
+            Err(Error::Status { status: 416, .. }) if start == 0 => {
+                let (resp, final_url) = plain_get(ctx, id, url).await?;
+                return Ok(full_probe(resp, final_url));
+            }
+            // Our partial file is longer than the current one: it changed.
+            Err(Error::Status { status: 416, .. }) => {
+                return Err(Error::Changed {
+                    url: url.to_string(),
+                    detail: "it is now shorter than the part already downloaded".into(),
+                });
+            }
+            Err(e) => e,
+        };
+        retry_wait(ctx, id, &mut backoff, err).await?;
+    }
+}
+
+async fn classify_probe(
+    ctx: &Context,
+    id: usize,
+    url: &Url,
+    resp: Response,
+    final_url: Url,
+    start: u64,
+) -> Result<Probe, Error> {
+    if resp.status() != StatusCode::PARTIAL_CONTENT {
+        return Ok(full_probe(resp, final_url));
+    }
+    let cr = resp.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+    match check_content_range(cr, start, None, None) {
+        Ok(total) => Ok(Probe {
+            validators: Validators::from_headers(resp.headers()),
+            resp,
+            url: final_url,
+            kind: ProbeKind::Ranged { total },
+            start,
+        }),
+        Err(detail) => {
+            ctx.events.log(
+                Some(id),
+                Level::Warning,
+                format!("{final_url}: server sent a bad range reply ({detail}); downloading over a single connection"),
+            );
+            let (resp, final_url) = plain_get(ctx, id, url).await?;
+            Ok(full_probe(resp, final_url))
+        }
+    }
+}
+
+fn full_probe(resp: Response, url: Url) -> Probe {
+    Probe {
+        validators: Validators::from_headers(resp.headers()),
+        kind: ProbeKind::Full { size: resp.content_length() },
+        resp,
+        url,
+        start: 0,
+    }
+}
+
+/// A GET without `Range`, retried.
+async fn plain_get(ctx: &Context, id: usize, url: &Url) -> Result<(Response, Url), Error> {
+    let mut backoff = Backoff::new(&ctx.options.retry);
+    loop {
+        match http::get(&ctx.client, &ctx.options.http, url, None).await {
+            Ok(ok) => return Ok(ok),
+            Err(e) => retry_wait(ctx, id, &mut backoff, e).await?,
+        }
+    }
+}
+
+/// What a download produces, fixed once its name is known.
+struct FileSpec {
+    id: usize,
+    output: PathBuf,
+    checksums: Vec<Expected>,
+    started: Instant,
+}
+
+/// Shared by the connections of one segmented download.
+pub(crate) struct Transfer {
+    pub ctx: Arc<Context>,
+    pub id: usize,
+    /// The URL after the probe's redirects; every segment asks it directly.
+    pub url: Url,
+    pub size: u64,
+    pub validators: Validators,
+    pub part: PartFile,
+    pub sched: Scheduler,
+    pub counters: Arc<Counters>,
+    pub limiter: Option<RateLimiter>,
+}
+
+impl Transfer {
+    pub fn log(&self, level: Level, message: String) {
+        self.ctx.events.log(Some(self.id), level, message);
+    }
+
+    /// Syncs the data, then records it: the state never claims bytes that are not on disk.
+    async fn save(&self, state: &Path) -> Result<(), Error> {
+        let done = self.sched.done();
+        self.part.sync().await?;
+        let s = ResumeState::new(self.url.as_str(), self.size, self.validators.clone(), done);
+        let path = state.to_owned();
+        tokio::task::spawn_blocking(move || resume::save(&path, &s))
+            .await
+            .expect("state save does not panic")
+    }
+}
+
+async fn segmented(
+    ctx: &Arc<Context>,
+    file: &FileSpec,
+    probe: Probe,
+    total: u64,
+    done: RangeSet,
+) -> Result<Outcome, Error> {
+    let part_file = part_path(&file.output);
+    let state = state_path(&part_file);
+    let resumed = done.len();
+    let part = PartFile::open(&part_file, Some(total), resumed > 0)?;
+    let counters = Arc::new(Counters::default());
+    counters.downloaded.store(resumed, Ordering::Relaxed);
+    let t = Arc::new(Transfer {
+        ctx: Arc::clone(ctx),
+        id: file.id,
+        url: probe.url.clone(),
+        size: total,
+        validators: probe.validators.clone(),
+        part,
+        sched: Scheduler::new(total, done, ctx.options.min_split, ctx.options.connections),
+        counters: Arc::clone(&counters),
+        limiter: ctx.options.limit_rate.map(RateLimiter::new),
+    });
+    t.save(&state).await?;
+    let base = start_event(ctx, file, probe.url.as_str(), &part_file, Some(total), resumed);
+    let sampler = progress::spawn_sampler(ctx.events.clone(), Arc::clone(&counters), base.clone(), ctx.options.progress_interval);
+
+    // The probe's body covers the first hole: hand both to the first connection before any other
+    // connection can take that hole.
+    let mut workers = JoinSet::new();
+    if t.sched.join() {
+        let first = match t.sched.next() {
+            Next::Work(claim) if claim.start == probe.start => Some((claim, probe.resp)),
+            Next::Work(claim) => {
+                t.sched.release(&claim);
+                None
+            }
+            _ => None,
+        };
+        workers.spawn(segment::run(Arc::clone(&t), first));
+    }
+    for _ in 1..ctx.options.connections {
+        if !t.sched.join() {
+            break;
+        }
+        workers.spawn(segment::run(Arc::clone(&t), None));
+    }
+
+    let mut saver = tokio::time::interval(SAVE_EVERY);
+    saver.tick().await;
+    let mut failure = None;
+    while !workers.is_empty() {
+        tokio::select! {
+            joined = workers.join_next() => match joined {
+                Some(Ok(Ok(()))) | None => {}
+                Some(Ok(Err(e))) => {
+                    failure.get_or_insert(e);
+                    workers.abort_all();
+                }
+                Some(Err(join)) if join.is_cancelled() => {}
+                Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+            },
+            _ = saver.tick() => t.save(&state).await?,
+            _ = ctx.shutdown.wait(), if failure.is_none() => {
+                failure = Some(Error::Interrupted);
+                workers.abort_all();
+            }
+        }
+    }
+    sampler.abort();
+
+    if let Some(e) = failure {
+        if matches!(e, Error::Changed { .. } | Error::RangeViolation { .. }) {
+            resume::remove(&state);
+        } else {
+            t.save(&state).await?;
+        }
+        return Err(e);
+    }
+    if !t.sched.complete() {
+        // Every connection left (all shed) with bytes missing: keep what we have for next time.
+        t.save(&state).await?;
+        return Err(Error::Truncated {
+            url: t.url.to_string(),
+            got: t.sched.done().len(),
+            expected: total,
+        });
+    }
+    let outcome = finish(ctx, file, &t.part, total, resumed, &base).await;
+    match &outcome {
+        Ok(_) => resume::remove(&state),
+        Err(Error::Integrity { .. }) => {
+            resume::remove(&state);
+            let _ = std::fs::remove_file(&part_file);
+        }
+        Err(_) => {}
+    }
+    outcome
+}
+
+/// One connection, front to back: servers without ranges or without a known size.
+///
+/// A retry asks for the rest with `Range` + `If-Range` when the server gave a validator; any
+/// answer but a matching 206 restarts the file from byte 0 with that reply, so bytes from two
+/// versions are never mixed.
+async fn stream(
+    ctx: &Arc<Context>,
+    file: &FileSpec,
+    resp: Response,
+    url: Url,
+    size: Option<u64>,
+    validators: Validators,
+) -> Result<Outcome, Error> {
+    let part_file = part_path(&file.output);
+    resume::remove(&state_path(&part_file));
+    let part = PartFile::open(&part_file, None, false)?;
+    let counters = Arc::new(Counters::default());
+    let base = start_event(ctx, file, url.as_str(), &part_file, size, 0);
+    let sampler = progress::spawn_sampler(ctx.events.clone(), Arc::clone(&counters), base.clone(), ctx.options.progress_interval);
+    let limiter = ctx.options.limit_rate.map(RateLimiter::new);
+    let result = async {
+        let mut backoff = Backoff::new(&ctx.options.retry);
+        let mut pos = 0u64;
+        let mut reply = Some(resp);
+        loop {
+            let resp = match reply.take() {
+                Some(r) => r,
+                None => {
+                    let range = validators.if_range().filter(|_| pos > 0).map(|v| Ranged {
+                        start: pos,
+                        end: None,
+                        if_range: Some(v),
+                    });
+                    match http::get(&ctx.client, &ctx.options.http, &url, range).await {
+                        Ok((r, _)) => r,
+                        Err(e) => {
+                            retry_wait(ctx, file.id, &mut backoff, e).await?;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let continues = resp.status() == StatusCode::PARTIAL_CONTENT
+                && check_content_range(
+                    resp.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()),
+                    pos,
+                    None,
+                    size,
+                )
+                .is_ok();
+            if !continues && resp.status() == StatusCode::PARTIAL_CONTENT {
+                // A range reply we cannot use: ask again for the whole file.
+                pos = 0;
+                part.reset(None)?;
+                counters.downloaded.store(0, Ordering::Relaxed);
+                retry_wait(ctx, file.id, &mut backoff, Error::Truncated { url: url.to_string(), got: 0, expected: 0 }).await?;
+                continue;
+            }
+            if !continues && pos > 0 {
+                pos = 0;
+                part.reset(None)?;
+                counters.downloaded.store(0, Ordering::Relaxed);
+            }
+            match read_stream(&part, resp, &mut pos, &counters, limiter.as_ref(), &url).await {
+                Ok(()) => match size {
+                    Some(s) if pos != s => {
+                        let e = Error::Truncated { url: url.to_string(), got: pos, expected: s };
+                        retry_wait(ctx, file.id, &mut backoff, e).await?;
+                    }
+                    _ => return Ok(pos),
+                },
+                Err((e, progressed)) => {
+                    if progressed {
+                        backoff.reset();
+                    }
+                    retry_wait(ctx, file.id, &mut backoff, e).await?;
+                }
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = result => r,
+        _ = ctx.shutdown.wait() => Err(Error::Interrupted),
+    };
+    sampler.abort();
+    let total = result?;
+    part.set_len(total)?;
+    let outcome = finish(ctx, file, &part, total, 0, &Progress { total_bytes: Some(total), ..base }).await;
+    if matches!(outcome, Err(Error::Integrity { .. })) {
+        let _ = std::fs::remove_file(&part_file);
+    }
+    outcome
+}
+
+/// Appends a reply's body at `pos`. On failure, says whether any byte was written.
+async fn read_stream(
+    part: &PartFile,
+    mut resp: Response,
+    pos: &mut u64,
+    counters: &Counters,
+    limiter: Option<&RateLimiter>,
+    url: &Url,
+) -> Result<(), (Error, bool)> {
+    let start = *pos;
+    let mut buf = Vec::with_capacity(256 * 1024);
+    counters.connections.store(1, Ordering::Relaxed);
+    let result = loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if let Some(l) = limiter {
+                    l.take(chunk.len()).await;
+                }
+                buf.extend_from_slice(&chunk);
+                if buf.len() >= 256 * 1024 {
+                    if let Err(e) = write_buf(part, &mut buf, pos, counters).await {
+                        break Err(e);
+                    }
+                }
+            }
+            Ok(None) => break write_buf(part, &mut buf, pos, counters).await,
+            Err(source) => {
+                let _ = write_buf(part, &mut buf, pos, counters).await;
+                break Err(Error::Transport { url: url.to_string(), source });
+            }
+        }
+    };
+    counters.connections.store(0, Ordering::Relaxed);
+    result.map_err(|e| (e, *pos > start))
+}
+
+async fn write_buf(part: &PartFile, buf: &mut Vec<u8>, pos: &mut u64, counters: &Counters) -> Result<(), Error> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let (mut back, res) = part.write_at(std::mem::take(buf), *pos).await;
+    res?;
+    *pos += back.len() as u64;
+    counters.downloaded.fetch_add(back.len() as u64, Ordering::Relaxed);
+    back.clear();
+    *buf = back;
+    Ok(())
+}
+
+fn start_event(ctx: &Context, file: &FileSpec, url: &str, part: &Path, total: Option<u64>, resumed: u64) -> Progress {
+    let filename = file.output.display().to_string();
+    let tmpfilename = part.display().to_string();
+    ctx.events.send(Event::Start {
+        id: file.id,
+        url: url.to_string(),
+        filename: filename.clone(),
+        tmpfilename: tmpfilename.clone(),
+        total_bytes: total,
+        resumed_bytes: resumed,
+    });
+    Progress {
+        id: file.id,
+        status: "downloading",
+        downloaded_bytes: resumed,
+        total_bytes: total,
+        total_bytes_estimate: None,
+        speed: None,
+        eta: None,
+        elapsed: 0.0,
+        filename,
+        tmpfilename,
+        connections: 0,
+    }
+}
+
+/// Syncs, checks length and digests, renames into place, and reports.
+async fn finish(
+    ctx: &Context,
+    file: &FileSpec,
+    part: &PartFile,
+    total: u64,
+    resumed: u64,
+    base: &Progress,
+) -> Result<Outcome, Error> {
+    part.sync().await?;
+    let len = part.len()?;
+    if len != total {
+        return Err(Error::Integrity {
+            path: file.output.clone(),
+            detail: format!("length is {len} bytes, expected {total}"),
+        });
+    }
+    if !file.checksums.is_empty() {
+        let (path, expected) = (part.path().to_owned(), file.checksums.clone());
+        tokio::task::spawn_blocking(move || checksum::verify(&path, &expected))
+            .await
+            .expect("checksum does not panic")
+            .map_err(|e| match e {
+                Error::Integrity { detail, .. } => Error::Integrity { path: file.output.clone(), detail },
+                other => other,
+            })?;
+    }
+    output::finish(part.path(), &file.output)?;
+    let elapsed = file.started.elapsed();
+    ctx.events.send(Event::Progress(Progress {
+        downloaded_bytes: total,
+        total_bytes: Some(total),
+        speed: None,
+        eta: Some(0.0),
+        elapsed: elapsed.as_secs_f64(),
+        ..base.clone()
+    }));
+    ctx.events.send(Event::Finished {
+        id: file.id,
+        filename: file.output.display().to_string(),
+        downloaded_bytes: total,
+        total_bytes: total,
+        elapsed: elapsed.as_secs_f64(),
+    });
+    Ok(Outcome {
+        path: file.output.clone(),
+        bytes: total,
+        resumed,
+        elapsed,
+    })
+}

@@ -1,0 +1,246 @@
+//! The library's error type, the one place that decides what is worth retrying, and the exit code
+//! each error maps to.
+//!
+//! Messages are lowercase, name the URL or path they are about, and say what to do where there is
+//! something to do. The binary prints them as `fastdl: error: {message}`.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can make a download fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command line or configuration is wrong.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The server answered with a status that is not a success.
+    #[error("{url}: server answered HTTP {status}{}", reason_suffix(*status))]
+    Status {
+        url: String,
+        status: u16,
+        /// What the server's `Retry-After` asked for, if anything.
+        retry_after: Option<Duration>,
+    },
+
+    /// The connection failed: refused, reset, timed out, TLS, DNS...
+    #[error("{url}: {}", transport_message(source))]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The body ended before the promised length.
+    #[error("{url}: connection closed after {got} of {expected} bytes")]
+    Truncated { url: String, got: u64, expected: u64 },
+
+    /// The connection delivered nothing for longer than `--timeout`.
+    #[error("{url}: no data for {}s (stalled connection)", .after.as_secs_f64())]
+    Stalled { url: String, after: Duration },
+
+    /// The server broke the rules of range requests (wrong `Content-Range`, ignored `Range`...).
+    /// Its bytes were not written.
+    #[error("{url}: server sent a range we did not ask for: {detail}")]
+    RangeViolation { url: String, detail: String },
+
+    /// The resource is not the one we started with (new ETag, Last-Modified or size).
+    #[error("{url}: the file changed on the server ({detail})")]
+    Changed { url: String, detail: String },
+
+    /// A redirect we refuse to follow, or too many of them.
+    #[error("{url}: {detail}")]
+    Redirect { url: String, detail: String },
+
+    /// Reading or writing a local file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The output file exists and we were not asked to replace it.
+    #[error("{}: already exists; pass --overwrite to replace it or -o to choose another name", path.display())]
+    Exists { path: PathBuf },
+
+    /// The finished file does not match the expected digest or length.
+    #[error("{}: {detail}; the file was not kept", path.display())]
+    Integrity { path: PathBuf, detail: String },
+
+    /// The download was interrupted by Ctrl-C or SIGTERM; its state is saved for resuming.
+    #[error("interrupted; run the same command again to resume")]
+    Interrupted,
+}
+
+fn reason_suffix(status: u16) -> String {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default()
+}
+
+/// reqwest's own message is the outer layer only ("error sending request"); the useful part is
+/// at the bottom of the chain ("Connection refused").
+fn transport_message(err: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut msg = if err.is_timeout() {
+        "timed out".to_string()
+    } else if err.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "connection failed".to_string()
+    };
+    let mut cause: Option<&dyn std::error::Error> = err.source();
+    let mut last = None;
+    while let Some(c) = cause {
+        last = Some(c.to_string());
+        cause = c.source();
+    }
+    if let Some(last) = last {
+        msg.push_str(": ");
+        msg.push_str(&last);
+    }
+    msg
+}
+
+/// Process exit codes, documented in `docs/exit-codes.md` and `--help`.
+pub mod exit {
+    /// Everything downloaded and verified.
+    pub const OK: u8 = 0;
+    /// A download failed (network, HTTP status, server misbehaviour); retrying later may help.
+    pub const DOWNLOAD: u8 = 1;
+    /// Bad command line or configuration.
+    pub const USAGE: u8 = 2;
+    /// The output already exists (nothing was written).
+    pub const EXISTS: u8 = 4;
+    /// Checksum or length mismatch; the file was not kept.
+    pub const INTEGRITY: u8 = 5;
+    /// A local file could not be read or written (permissions, disk full).
+    pub const IO: u8 = 6;
+    /// Interrupted by SIGINT or SIGTERM; state saved, the same command resumes.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+impl Error {
+    /// True when trying the same request again may succeed. This is the only retry decision in
+    /// fastdl: connection-level failures, stalls, truncated bodies, and the statuses that mean
+    /// "not now" (408, 425, 429, 5xx). Other 4xx, TLS certificate errors and range violations
+    /// are final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Status { status, .. } => {
+                matches!(status, 408 | 425 | 429) || (500..600).contains(status)
+            }
+            Error::Transport { source, .. } => transport_is_transient(source),
+            Error::Truncated { .. } | Error::Stalled { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The server's `Retry-After`, if it sent one with this error.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The exit code the binary uses for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Exists { .. } => exit::EXISTS,
+            Error::Integrity { .. } => exit::INTEGRITY,
+            Error::Io { .. } => exit::IO,
+            Error::Interrupted => exit::INTERRUPTED,
+            _ => exit::DOWNLOAD,
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// A transport failure is transient unless it is about the certificate or the request itself.
+/// Timeouts, resets, refused connections and early EOFs all are: the server may be restarting.
+/// (uv's `retryable_on_request_failure` walks the same chain; see style-and-crates.md §1.4.)
+fn transport_is_transient(err: &reqwest::Error) -> bool {
+    use std::error::Error as _;
+    if err.is_builder() || err.is_redirect() {
+        return false;
+    }
+    let mut cause: Option<&dyn std::error::Error> = err.source();
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return !matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        if let Some(io) = c.downcast_ref::<io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if inner.downcast_ref::<rustls::Error>().is_some_and(|t| {
+                    matches!(t, rustls::Error::InvalidCertificate(_))
+                }) {
+                    return false;
+                }
+            }
+        }
+        cause = c.source();
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Error {
+        Error::Status {
+            url: "u".into(),
+            status: code,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn statuses_that_mean_not_now_are_transient() {
+        for code in [408, 425, 429, 500, 502, 503, 504, 599] {
+            assert!(status(code).is_transient(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410, 416, 451] {
+            assert!(!status(code).is_transient(), "{code}");
+        }
+    }
+
+    #[test]
+    fn local_and_integrity_errors_are_final() {
+        assert!(!Error::Interrupted.is_transient());
+        assert!(!Error::io("x", io::Error::other("disk full")).is_transient());
+        assert!(!Error::RangeViolation {
+            url: "u".into(),
+            detail: "d".into()
+        }
+        .is_transient());
+        assert!(Error::Truncated {
+            url: "u".into(),
+            got: 1,
+            expected: 2
+        }
+        .is_transient());
+    }
+
+    #[test]
+    fn messages_name_the_url() {
+        assert_eq!(status(404).to_string(), "u: server answered HTTP 404 (Not Found)");
+    }
+}

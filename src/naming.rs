@@ -1,0 +1,172 @@
+//! Choosing a local file name from what a server says (`Content-Disposition`) or the URL path,
+//! made safe: one plain name, never a path, never able to leave the output directory.
+
+use url::Url;
+
+/// Longest name we produce, in bytes (common filesystem limit, minus room for `.part.fastdl`).
+const MAX_NAME: usize = 240;
+
+/// The name to save `url` under, given the reply's `Content-Disposition`, if any.
+pub fn file_name(disposition: Option<&str>, url: &Url) -> String {
+    disposition
+        .and_then(name_from_disposition)
+        .and_then(|n| sanitize(&n))
+        .or_else(|| name_from_url(url).and_then(|n| sanitize(&n)))
+        .unwrap_or_else(|| "download".to_string())
+}
+
+/// `filename*=UTF-8''...` (RFC 6266/8187) wins over `filename="..."`.
+fn name_from_disposition(value: &str) -> Option<String> {
+    let mut plain = None;
+    for param in split_params(value) {
+        let Some((key, val)) = param.split_once('=') else {
+            continue;
+        };
+        match key.trim().to_ascii_lowercase().as_str() {
+            "filename*" => {
+                let val = val.trim();
+                let (charset, rest) = val.split_once('\'')?;
+                let (_lang, encoded) = rest.split_once('\'')?;
+                let bytes = percent_decode(encoded);
+                if charset.eq_ignore_ascii_case("utf-8") {
+                    return String::from_utf8(bytes).ok();
+                }
+                // ISO-8859-1: every byte is the code point of the same value.
+                return Some(bytes.into_iter().map(char::from).collect());
+            }
+            "filename" => plain = Some(unquote(val.trim())),
+            _ => {}
+        }
+    }
+    plain
+}
+
+/// Splits on `;` outside quotes.
+fn split_params(s: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted, mut escaped) = (Vec::new(), String::new(), false, false);
+    for c in s.chars() {
+        match c {
+            _ if escaped => {
+                cur.push(c);
+                escaped = false;
+                continue;
+            }
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out
+}
+
+fn unquote(s: &str) -> String {
+    match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                out.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+            }
+            out
+        }
+        None => s.to_string(),
+    }
+}
+
+fn name_from_url(url: &Url) -> Option<String> {
+    let last = url.path_segments()?.rev().find(|s| !s.is_empty())?;
+    String::from_utf8(percent_decode(last)).ok()
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Makes `name` a safe single file name, or `None` if nothing usable is left.
+///
+/// Only the last path component survives (both `/` and `\`, so `..\..\x` cannot climb on any
+/// platform), control characters are dropped, leading dots are removed (no `..`, no hidden
+/// files), and the result is cut to a sane length on a character boundary.
+pub fn sanitize(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let mut end = trimmed.len().min(MAX_NAME);
+    while !trimmed.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(trimmed[..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn names_come_from_disposition_then_url() {
+        let u = url("http://h/dir/file%20name.iso?x=1");
+        assert_eq!(file_name(None, &u), "file name.iso");
+        assert_eq!(file_name(Some("attachment; filename=\"a b.txt\""), &u), "a b.txt");
+        assert_eq!(
+            file_name(Some("attachment; filename=\"fallback.txt\"; filename*=UTF-8''%E2%82%AC%20rates.txt"), &u),
+            "€ rates.txt"
+        );
+        assert_eq!(file_name(Some("attachment; filename=\"semi;colon.txt\""), &u), "semi;colon.txt");
+        assert_eq!(file_name(None, &url("http://h/")), "download");
+        assert_eq!(file_name(None, &url("http://h/a/b/")), "b");
+    }
+
+    #[test]
+    fn hostile_names_cannot_escape() {
+        let u = url("http://h/x");
+        let cases = [
+            ("attachment; filename=\"../../etc/passwd\"", "passwd"),
+            ("attachment; filename=\"..\\\\..\\\\boot.ini\"", "boot.ini"),
+            ("attachment; filename=\"..\"", "x"),
+            ("attachment; filename=\".bashrc\"", "bashrc"),
+            ("attachment; filename*=UTF-8''..%2F..%2Fevil", "evil"),
+            ("attachment; filename=\"a\u{7}b\"", "ab"),
+            ("attachment; filename=\"/abs/path.bin\"", "path.bin"),
+            ("attachment; filename=\"\"", "x"),
+        ];
+        for (header, want) in cases {
+            assert_eq!(file_name(Some(header), &u), want, "{header}");
+        }
+        assert_eq!(file_name(None, &url("http://h/%2E%2E")), "download");
+        let long = "é".repeat(300);
+        let got = sanitize(&long).unwrap();
+        assert!(got.len() <= MAX_NAME && got.chars().all(|c| c == 'é'));
+    }
+}

@@ -1,0 +1,475 @@
+//! Progress: the events downloads emit and the one task that renders them.
+//!
+//! Downloads never print. They bump [`Counters`] on the hot path (two atomics), and a sampler per
+//! file turns the counters into at most one [`Event::Progress`] per interval. Everything goes
+//! over one channel to [`Renderer`], which owns stderr: JSON lines for programs, indicatif bars
+//! on a terminal, plain lines in a log.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// Version of the JSON event schema (docs/progress-json.md).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Live counters of one download, shared by its connections and its sampler.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Bytes on disk, including bytes resumed from an earlier run.
+    pub downloaded: AtomicU64,
+    /// Connections currently receiving a body.
+    pub connections: AtomicUsize,
+}
+
+/// Severity of a log event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+}
+
+/// One progress sample, with the keys yt-dlp's progress hooks use.
+#[derive(Clone, Debug, Serialize)]
+pub struct Progress {
+    pub id: usize,
+    pub status: &'static str,
+    pub downloaded_bytes: u64,
+    pub total_bytes: Option<u64>,
+    pub total_bytes_estimate: Option<u64>,
+    pub speed: Option<f64>,
+    pub eta: Option<f64>,
+    pub elapsed: f64,
+    pub filename: String,
+    pub tmpfilename: String,
+    pub connections: usize,
+}
+
+/// Everything a download reports.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A download begins (after its first reply, so the size is known if the server tells).
+    Start {
+        id: usize,
+        url: String,
+        filename: String,
+        tmpfilename: String,
+        total_bytes: Option<u64>,
+        resumed_bytes: u64,
+    },
+    Progress(Progress),
+    Log {
+        id: Option<usize>,
+        level: Level,
+        message: String,
+    },
+    /// A download finished and was verified.
+    Finished {
+        id: usize,
+        filename: String,
+        downloaded_bytes: u64,
+        total_bytes: u64,
+        elapsed: f64,
+    },
+    /// A download failed.
+    Error {
+        id: usize,
+        message: String,
+        exit_code: u8,
+    },
+}
+
+/// The sending side, cloned into every download.
+#[derive(Clone, Debug)]
+pub struct Events {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Events {
+    /// Sends an event; a closed renderer (shutting down) is not an error for a download.
+    pub fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    /// Sends a log line.
+    pub fn log(&self, id: Option<usize>, level: Level, message: impl Into<String>) {
+        self.send(Event::Log {
+            id,
+            level,
+            message: message.into(),
+        });
+    }
+
+    /// A sender whose events go nowhere (for embedders that do not want progress).
+    pub fn discard() -> Events {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        Events { tx }
+    }
+}
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// Bars on a terminal, plain lines otherwise.
+    Auto,
+    /// indicatif bars (forced).
+    Bars,
+    /// Plain newline-terminated lines.
+    Lines,
+    /// JSON lines (`--progress json`).
+    Json,
+}
+
+/// Renderer settings.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderOptions {
+    pub style: Style,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// Minimum time between two progress samples of one file.
+    pub interval: Duration,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            style: Style::Auto,
+            quiet: false,
+            verbose: false,
+            interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Samples `counters` every `interval` and sends progress events until dropped.
+pub fn spawn_sampler(
+    events: Events,
+    counters: Arc<Counters>,
+    base: Progress,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        // (time, bytes) samples over the last few seconds, for a speed that reacts but is smooth.
+        let mut window: std::collections::VecDeque<(Instant, u64)> = Default::default();
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            events.send(Event::Progress(sample(&counters, &base, start, &mut window)));
+        }
+    })
+}
+
+/// The current progress of a download.
+pub fn sample(
+    counters: &Counters,
+    base: &Progress,
+    start: Instant,
+    window: &mut std::collections::VecDeque<(Instant, u64)>,
+) -> Progress {
+    let now = Instant::now();
+    let bytes = counters.downloaded.load(Ordering::Relaxed);
+    window.push_back((now, bytes));
+    while window.len() > 2 && now.duration_since(window[0].0) > Duration::from_secs(3) {
+        window.pop_front();
+    }
+    let (t0, b0) = window[0];
+    let dt = now.duration_since(t0).as_secs_f64();
+    let speed = (dt > 0.05).then(|| (bytes - b0) as f64 / dt);
+    let eta = match (base.total_bytes, speed) {
+        (Some(total), Some(s)) if s > 0.0 => Some(total.saturating_sub(bytes) as f64 / s),
+        _ => None,
+    };
+    Progress {
+        downloaded_bytes: bytes,
+        speed,
+        eta,
+        elapsed: start.elapsed().as_secs_f64(),
+        connections: counters.connections.load(Ordering::Relaxed),
+        ..base.clone()
+    }
+}
+
+/// The single owner of stderr while downloads run.
+pub struct Renderer {
+    opts: RenderOptions,
+    style: Style,
+    multi: Option<MultiProgress>,
+    bars: HashMap<usize, ProgressBar>,
+    /// Last time a plain progress line was printed, per file.
+    last_line: HashMap<usize, Instant>,
+}
+
+impl Renderer {
+    /// Starts the renderer task; returns the sender and the task (which ends when every sender
+    /// is dropped, after printing everything).
+    pub fn spawn(opts: RenderOptions) -> (Events, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let style = match opts.style {
+            Style::Auto if std::io::stderr().is_terminal() && !opts.quiet => Style::Bars,
+            Style::Auto => Style::Lines,
+            s => s,
+        };
+        let mut r = Renderer {
+            opts,
+            style,
+            multi: (style == Style::Bars)
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10))),
+            bars: HashMap::new(),
+            last_line: HashMap::new(),
+        };
+        if style == Style::Json {
+            r.json(&serde_json::json!({
+                "event": "hello",
+                "v": SCHEMA_VERSION,
+                "pid": std::process::id(),
+                "version": env!("CARGO_PKG_VERSION"),
+            }));
+        }
+        let task = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                r.render(e);
+            }
+            if let Some(m) = &r.multi {
+                let _ = m.clear();
+            }
+        });
+        (Events { tx }, task)
+    }
+
+    fn json(&self, v: &impl Serialize) {
+        let mut line = serde_json::to_vec(v).expect("events serialise");
+        line.push(b'\n');
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&line);
+        let _ = err.flush();
+    }
+
+    fn println(&self, line: &str) {
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(line);
+            }
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{line}");
+                let _ = err.flush();
+            }
+        }
+    }
+
+    fn render(&mut self, e: Event) {
+        if self.style == Style::Json {
+            let skip = matches!(&e, Event::Log { level: Level::Debug, .. } if !self.opts.verbose);
+            if !skip {
+                self.json(&e);
+            }
+            return;
+        }
+        match e {
+            Event::Start {
+                id,
+                filename,
+                total_bytes,
+                resumed_bytes,
+                ..
+            } => {
+                if self.opts.quiet {
+                    return;
+                }
+                if resumed_bytes > 0 {
+                    self.println(&format!(
+                        "[download] Resuming {filename} at {}",
+                        human_bytes(resumed_bytes)
+                    ));
+                } else if self.style == Style::Lines {
+                    self.println(&format!("[download] Destination: {filename}"));
+                }
+                if let Some(m) = &self.multi {
+                    let bar = m.add(new_bar(total_bytes, &filename));
+                    bar.set_position(resumed_bytes);
+                    self.bars.insert(id, bar);
+                }
+            }
+            Event::Progress(p) => {
+                if self.opts.quiet {
+                    return;
+                }
+                if let Some(bar) = self.bars.get(&p.id) {
+                    bar.set_position(p.downloaded_bytes);
+                    bar.set_message(format!("{}x", p.connections));
+                } else if self.style == Style::Lines {
+                    // A line every few seconds is enough for a log file.
+                    let due = self
+                        .last_line
+                        .get(&p.id)
+                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(3));
+                    if due {
+                        self.last_line.insert(p.id, Instant::now());
+                        self.println(&progress_line(&p));
+                    }
+                }
+            }
+            Event::Log { level, message, .. } => {
+                let show = match level {
+                    Level::Debug => self.opts.verbose,
+                    Level::Info => !self.opts.quiet,
+                    Level::Warning => !self.opts.quiet,
+                };
+                if show {
+                    let prefix = if level == Level::Warning { "warning: " } else { "" };
+                    self.println(&format!("fastdl: {prefix}{message}"));
+                }
+            }
+            Event::Finished {
+                id,
+                filename,
+                total_bytes,
+                elapsed,
+                ..
+            } => {
+                if let Some(bar) = self.bars.remove(&id) {
+                    bar.finish_and_clear();
+                }
+                self.last_line.remove(&id);
+                if !self.opts.quiet {
+                    let speed = total_bytes as f64 / elapsed.max(0.001);
+                    self.println(&format!(
+                        "[download] 100% of {} in {} at {}/s: {filename}",
+                        human_bytes(total_bytes),
+                        clock(elapsed),
+                        human_bytes(speed as u64)
+                    ));
+                }
+            }
+            Event::Error { id, message, .. } => {
+                if let Some(bar) = self.bars.remove(&id) {
+                    bar.abandon();
+                }
+                self.println(&format!("fastdl: error: {message}"));
+            }
+        }
+    }
+}
+
+fn new_bar(total: Option<u64>, name: &str) -> ProgressBar {
+    let bar = match total {
+        Some(t) => ProgressBar::new(t),
+        None => ProgressBar::no_length(),
+    };
+    let template = if total.is_some() {
+        "{prefix:.bold} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
+    } else {
+        "{prefix:.bold} {bytes} {binary_bytes_per_sec} {msg}"
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(shorten(name, 32));
+    bar
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let tail: String = s.chars().rev().take(max - 1).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("…{tail}")
+}
+
+/// `[download]  42.3% of 256.00MiB at 12.40MiB/s ETA 00:13`, yt-dlp's shape.
+pub fn progress_line(p: &Progress) -> String {
+    let speed = p.speed.map(|s| format!("{}/s", human_bytes(s as u64))).unwrap_or("Unknown B/s".into());
+    let eta = p.eta.map(clock).unwrap_or("Unknown".into());
+    match p.total_bytes {
+        Some(t) if t > 0 => format!(
+            "[download] {:5.1}% of {} at {speed} ETA {eta}",
+            p.downloaded_bytes as f64 * 100.0 / t as f64,
+            human_bytes(t)
+        ),
+        _ => format!("[download] {} at {speed}", human_bytes(p.downloaded_bytes)),
+    }
+}
+
+/// Binary units with two decimals, as yt-dlp prints them.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", UNITS[u])
+    }
+}
+
+fn clock(secs: f64) -> String {
+    let s = secs.round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_look_like_yt_dlp() {
+        let p = Progress {
+            id: 0,
+            status: "downloading",
+            downloaded_bytes: 113_553_408,
+            total_bytes: Some(268_435_456),
+            total_bytes_estimate: None,
+            speed: Some(13_002_342.0),
+            eta: Some(13.2),
+            elapsed: 1.0,
+            filename: "f".into(),
+            tmpfilename: "f.part".into(),
+            connections: 8,
+        };
+        assert_eq!(progress_line(&p), "[download]  42.3% of 256.00MiB at 12.40MiB/s ETA 00:13");
+    }
+
+    #[test]
+    fn progress_json_has_the_hook_keys() {
+        let p = Event::Progress(Progress {
+            id: 3,
+            status: "downloading",
+            downloaded_bytes: 1,
+            total_bytes: None,
+            total_bytes_estimate: None,
+            speed: None,
+            eta: None,
+            elapsed: 0.5,
+            filename: "f".into(),
+            tmpfilename: "f.part".into(),
+            connections: 1,
+        });
+        let v: serde_json::Value = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["event"], "progress");
+        for key in ["downloaded_bytes", "total_bytes", "speed", "eta", "elapsed", "filename", "tmpfilename"] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert!(v["total_bytes"].is_null());
+    }
+}

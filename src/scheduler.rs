@@ -1,0 +1,544 @@
+//! Who downloads which bytes of one file, decided again every time a connection frees up.
+//!
+//! The file's missing bytes are either *holes* (nobody is fetching them) or *slots* (one or two
+//! connections are). A connection asking for work gets, in order of preference:
+//!
+//! 1. the first hole;
+//! 2. a share of the slot expected to finish last, split in proportion to the two connections'
+//!    speeds, if both parts are at least `min_split` (work stealing: aria2c never steals from a
+//!    busy piece, which is its 11 s straggler tail);
+//! 3. near the end, a *race* of the slot expected to finish last, when a typical connection would
+//!    finish it in well under the time its holder needs: both fetch the same bytes from the same
+//!    position, the first to commit a byte wins it, and the loser stops;
+//! 4. nothing for now (wait: a slot may be released later), or nothing ever (all done).
+//!
+//! Ownership of bytes is decided only by [`Scheduler::commit`], under the lock, before the bytes
+//! are written: two connections never write the same byte, and no byte is written outside the
+//! range some connection was given. The scheduler does no I/O.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::range::{ByteRange, RangeSet};
+
+/// A connection slower than this fraction of the median of its peers is replaced.
+const SLOW_FRACTION: f64 = 0.3;
+/// How long a connection may run before its speed is judged.
+const GRACE: Duration = Duration::from_millis(1500);
+/// A race only starts when the holder needs at least this long to finish alone.
+const RACE_MIN_REMAINING: Duration = Duration::from_millis(500);
+
+/// A connection's current assignment: fetch `start..end` of slot `slot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub slot: usize,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// What a connection should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Work(Claim),
+    /// Nothing to take now; ask again after [`Scheduler::wait`].
+    Wait,
+    /// Every byte is on disk, or this connection is no longer wanted.
+    Done,
+}
+
+/// The answer to [`Scheduler::commit`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// The part of the offered bytes this connection owns and must write now.
+    pub write: Option<ByteRange>,
+    /// False when the connection should stop reading this claim (its end was reached, it was
+    /// shortened by a steal, or it lost a race).
+    pub more: bool,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// Next byte nobody has committed.
+    pos: u64,
+    /// End of the slot; lowered when another connection steals the upper part.
+    end: u64,
+    /// Connections fetching this slot (2 while raced).
+    holders: u32,
+    /// Latest measured speed of the holder, bytes per second (0 = not measured yet).
+    speed: f64,
+    created: Instant,
+}
+
+impl Slot {
+    fn remaining(&self) -> u64 {
+        self.end.saturating_sub(self.pos)
+    }
+
+    /// Seconds this slot still needs at its holder's speed (`fallback` when unmeasured).
+    fn eta(&self, fallback: f64) -> f64 {
+        let speed = if self.speed > 0.0 { self.speed } else { fallback };
+        if speed > 0.0 {
+            self.remaining() as f64 / speed
+        } else {
+            self.remaining() as f64
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    holes: Vec<ByteRange>,
+    slots: Vec<Option<Slot>>,
+    /// Bytes whose write has completed (not necessarily synced).
+    done: RangeSet,
+    /// Connections allowed; lowered when a server refuses extra ones.
+    allowed: usize,
+    /// Connections currently running a worker loop.
+    workers: usize,
+    /// False once the server has broken a range request: no new splits.
+    splittable: bool,
+}
+
+/// The shared plan for one file. See the module docs.
+#[derive(Debug)]
+pub struct Scheduler {
+    size: u64,
+    min_split: u64,
+    state: Mutex<State>,
+    changed: tokio::sync::Notify,
+}
+
+impl Scheduler {
+    /// A plan for a file of `size` bytes of which `done` are already on disk.
+    pub fn new(size: u64, done: RangeSet, min_split: u64, connections: usize) -> Scheduler {
+        Scheduler {
+            size,
+            min_split: min_split.max(1),
+            state: Mutex::new(State {
+                holes: done.gaps(size),
+                slots: Vec::new(),
+                done,
+                allowed: connections.max(1),
+                workers: 0,
+                splittable: true,
+            }),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug that already failed the download.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection; false if the file already has as many as it may have.
+    pub fn join(&self) -> bool {
+        let mut s = self.lock();
+        if s.workers >= s.allowed {
+            return false;
+        }
+        s.workers += 1;
+        true
+    }
+
+    /// Unregisters a connection that stops for any reason other than [`Next::Done`], [`shed`]
+    /// or [`stop_splitting`] (which unregister it themselves).
+    ///
+    /// [`shed`]: Scheduler::shed
+    /// [`stop_splitting`]: Scheduler::stop_splitting
+    pub fn leave(&self) {
+        self.lock().workers -= 1;
+        self.changed.notify_waiters();
+    }
+
+    /// Lowers the number of connections by one because the server refused an extra one, and
+    /// unregisters the caller. Returns false (and changes nothing) if the caller is the last
+    /// connection, which must instead keep retrying.
+    pub fn shed(&self) -> bool {
+        let mut s = self.lock();
+        if s.workers <= 1 {
+            return false;
+        }
+        s.workers -= 1;
+        s.allowed = s.allowed.min(s.workers).max(1);
+        drop(s);
+        self.changed.notify_waiters();
+        true
+    }
+
+    /// Stops all splitting after a range violation: from now on one connection. Unregisters the
+    /// caller and returns true if others remain; false if the caller is the last connection
+    /// (the file then needs another strategy).
+    pub fn stop_splitting(&self) -> bool {
+        let mut s = self.lock();
+        s.splittable = false;
+        s.allowed = 1;
+        if s.workers <= 1 {
+            return false;
+        }
+        s.workers -= 1;
+        drop(s);
+        self.changed.notify_waiters();
+        true
+    }
+
+    /// Where the slot of `claim` stands: the bytes nobody has committed yet, or `None` when the
+    /// slot is finished.
+    pub fn position(&self, claim: &Claim) -> Option<ByteRange> {
+        let s = self.lock();
+        let slot = s.slots[claim.slot].as_ref()?;
+        (slot.pos < slot.end).then(|| ByteRange::new(slot.pos, slot.end))
+    }
+
+    /// Connections currently running.
+    pub fn workers(&self) -> usize {
+        self.lock().workers
+    }
+
+    /// The next thing for a connection to do. A connection told [`Next::Done`] has left.
+    pub fn next(&self) -> Next {
+        let mut s = self.lock();
+        if s.workers > s.allowed {
+            s.workers -= 1;
+            return Next::Done;
+        }
+        if !s.holes.is_empty() {
+            let hole = s.holes.remove(0);
+            return Next::Work(new_slot(&mut s, hole));
+        }
+        if s.slots.iter().all(Option::is_none) {
+            s.workers -= 1;
+            return Next::Done;
+        }
+        if !s.splittable {
+            return Next::Wait;
+        }
+        let median = median_speed(&s);
+        if let Some(claim) = self.steal(&mut s, median) {
+            return Next::Work(claim);
+        }
+        if let Some(claim) = race(&mut s, median) {
+            return Next::Work(claim);
+        }
+        Next::Wait
+    }
+
+    /// Takes the upper part of the slot expected to finish last.
+    fn steal(&self, s: &mut State, median: f64) -> Option<Claim> {
+        let victim = s
+            .slots
+            .iter_mut()
+            .flatten()
+            .filter(|slot| slot.remaining() >= 2 * self.min_split)
+            .max_by(|a, b| a.eta(median).total_cmp(&b.eta(median)))?;
+        let remaining = victim.remaining();
+        // Give the thief the share that makes both finish together: a thief at the median speed
+        // takes median / (median + victim) of the rest. Unmeasured speeds split in half.
+        let share = if victim.speed > 0.0 && median > 0.0 {
+            (median / (median + victim.speed)).clamp(0.5, 0.95)
+        } else {
+            0.5
+        };
+        let take = ((remaining as f64 * share) as u64).clamp(self.min_split, remaining - self.min_split);
+        let mid = victim.end - take;
+        let stolen = ByteRange::new(mid, victim.end);
+        victim.end = mid;
+        Some(new_slot(s, stolen))
+    }
+
+    /// Offers `len` bytes that a connection of `claim` received at offset `from`. Returns the
+    /// part it owns (to write now) and whether it should keep reading.
+    pub fn commit(&self, claim: &Claim, from: u64, len: u64) -> Commit {
+        let mut s = self.lock();
+        let Some(slot) = s.slots[claim.slot].as_mut() else {
+            return Commit {
+                write: None,
+                more: false,
+            };
+        };
+        let to = from + len;
+        // Invariant: a holder is never ahead of its slot (it started at `pos` and only commits
+        // advance either). So the offered bytes start at or before `pos`: no gap is possible.
+        debug_assert!(from <= slot.pos, "commit at {from} beyond slot pos {}", slot.pos);
+        let start = from.max(slot.pos);
+        let end = to.min(slot.end);
+        let write = (end > start).then(|| ByteRange::new(start, end));
+        if let Some(w) = write {
+            slot.pos = w.end;
+        }
+        // Behind a racing peer by a whole chunk: this connection lost the race.
+        let lost = slot.holders > 1 && write.is_none() && len > 0;
+        let more = to < slot.end && slot.pos < slot.end && !lost;
+        Commit { write, more }
+    }
+
+    /// Records that `range` is now written to the file.
+    pub fn written(&self, range: ByteRange) {
+        self.lock().done.insert(range);
+    }
+
+    /// Records the holder's measured speed, for stealing and slow-connection decisions.
+    pub fn report_speed(&self, claim: &Claim, bytes_per_sec: f64) {
+        if let Some(slot) = self.lock().slots[claim.slot].as_mut() {
+            slot.speed = bytes_per_sec;
+        }
+    }
+
+    /// True when this connection is far slower than its peers and should give its range back to
+    /// be fetched on a fresh connection.
+    pub fn should_yield(&self, claim: &Claim, speed: f64, running_for: Duration) -> bool {
+        if running_for < GRACE {
+            return false;
+        }
+        let s = self.lock();
+        let Some(slot) = s.slots[claim.slot].as_ref() else {
+            return false;
+        };
+        if !s.splittable || slot.holders > 1 || slot.remaining() < self.min_split {
+            return false;
+        }
+        let mut peers: Vec<f64> = s
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != claim.slot)
+            .filter_map(|(_, p)| p.as_ref())
+            .filter(|p| p.speed > 0.0)
+            .map(|p| p.speed)
+            .collect();
+        if peers.len() < 2 {
+            return false;
+        }
+        peers.sort_by(f64::total_cmp);
+        let median = peers[peers.len() / 2];
+        // Only worth it if the rest would take this connection noticeably long.
+        speed < SLOW_FRACTION * median && slot.remaining() as f64 / speed.max(1.0) > 1.0
+    }
+
+    /// Gives a claim back. If nobody else holds its slot, the unfetched rest becomes a hole.
+    pub fn release(&self, claim: &Claim) {
+        let mut s = self.lock();
+        if let Some(slot) = s.slots[claim.slot].as_mut() {
+            slot.holders -= 1;
+            if slot.holders == 0 {
+                let rest = ByteRange::new(slot.pos, slot.end.max(slot.pos));
+                s.slots[claim.slot] = None;
+                if !rest.is_empty() {
+                    let at = s.holes.partition_point(|h| h.start < rest.start);
+                    s.holes.insert(at, rest);
+                }
+            }
+        }
+        drop(s);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until a slot is released or a connection leaves, or a short while passes (speeds
+    /// change, so a race may become worthwhile).
+    pub async fn wait(&self) {
+        let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
+    }
+
+    /// The bytes written so far.
+    pub fn done(&self) -> RangeSet {
+        self.lock().done.clone()
+    }
+
+    /// True when every byte of the file is written.
+    pub fn complete(&self) -> bool {
+        self.lock().done.covers(self.size)
+    }
+}
+
+fn new_slot(s: &mut State, r: ByteRange) -> Claim {
+    let slot = Slot {
+        pos: r.start,
+        end: r.end,
+        holders: 1,
+        speed: 0.0,
+        created: Instant::now(),
+    };
+    let id = match s.slots.iter().position(Option::is_none) {
+        Some(i) => {
+            s.slots[i] = Some(slot);
+            i
+        }
+        None => {
+            s.slots.push(Some(slot));
+            s.slots.len() - 1
+        }
+    };
+    Claim {
+        slot: id,
+        start: r.start,
+        end: r.end,
+    }
+}
+
+fn median_speed(s: &State) -> f64 {
+    let mut speeds: Vec<f64> = s
+        .slots
+        .iter()
+        .flatten()
+        .map(|p| p.speed)
+        .filter(|&v| v > 0.0)
+        .collect();
+    if speeds.is_empty() {
+        return 0.0;
+    }
+    speeds.sort_by(f64::total_cmp);
+    speeds[speeds.len() / 2]
+}
+
+/// Joins the slot expected to finish last, if a typical connection would finish it in less
+/// than half the time its holder needs.
+fn race(s: &mut State, median: f64) -> Option<Claim> {
+    if median <= 0.0 {
+        return None;
+    }
+    let (id, slot) = s
+        .slots
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, slot)| slot.as_mut().map(|slot| (i, slot)))
+        .filter(|(_, slot)| slot.holders == 1 && slot.remaining() > 0)
+        .filter(|(_, slot)| slot.created.elapsed() > Duration::from_millis(300))
+        .max_by(|a, b| a.1.eta(median).total_cmp(&b.1.eta(median)))?;
+    let eta = slot.eta(median);
+    let fresh = slot.remaining() as f64 / median;
+    if eta < RACE_MIN_REMAINING.as_secs_f64() || fresh > eta / 2.0 {
+        return None;
+    }
+    slot.holders += 1;
+    Some(Claim {
+        slot: id,
+        start: slot.pos,
+        end: slot.end,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn work(n: Next) -> Claim {
+        match n {
+            Next::Work(c) => c,
+            other => panic!("expected work, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn connections_split_the_file_evenly() {
+        let s = Scheduler::new(16 * MIB, RangeSet::new(), MIB, 16);
+        let mut claims: Vec<Claim> = (0..16).map(|_| work(s.next())).collect();
+        claims.sort_by_key(|c| c.start);
+        for (i, c) in claims.iter().enumerate() {
+            assert_eq!(c.start, i as u64 * MIB);
+        }
+        // Each slot's end was lowered by later steals; commits respect the lowered end.
+        let first = claims[0];
+        let c = s.commit(&first, 0, 2 * MIB);
+        assert_eq!(c.write, Some(ByteRange::new(0, MIB)));
+        assert!(!c.more, "the first connection's range was stolen down to 1 MiB");
+    }
+
+    #[test]
+    fn nothing_is_split_below_the_minimum() {
+        let s = Scheduler::new(3 * MIB, RangeSet::new(), 2 * MIB, 8);
+        let a = work(s.next());
+        assert_eq!((a.start, a.end), (0, 3 * MIB));
+        assert_eq!(s.next(), Next::Wait, "3 MiB cannot give two 2 MiB parts");
+    }
+
+    #[test]
+    fn released_rest_becomes_a_hole_and_is_taken_next() {
+        let s = Scheduler::new(10 * MIB, RangeSet::new(), MIB, 2);
+        let a = work(s.next());
+        let c = s.commit(&a, 0, 3 * MIB);
+        s.written(c.write.unwrap());
+        s.release(&a);
+        let b = work(s.next());
+        assert_eq!((b.start, b.end), (3 * MIB, 10 * MIB));
+        assert_eq!(s.done().len(), 3 * MIB);
+    }
+
+    #[test]
+    fn resume_starts_with_the_holes() {
+        let mut done = RangeSet::new();
+        done.insert(ByteRange::new(0, 4 * MIB));
+        done.insert(ByteRange::new(6 * MIB, 8 * MIB));
+        let s = Scheduler::new(8 * MIB, done, MIB, 4);
+        assert!(s.join());
+        let a = work(s.next());
+        assert_eq!((a.start, a.end), (4 * MIB, 6 * MIB));
+        let c = s.commit(&a, 4 * MIB, 2 * MIB);
+        s.written(c.write.unwrap());
+        s.release(&a);
+        assert!(s.complete());
+        assert_eq!(s.next(), Next::Done);
+    }
+
+    #[test]
+    fn steals_favour_the_slow_connection() {
+        let s = Scheduler::new(40 * MIB, RangeSet::new(), MIB, 4);
+        let slow = work(s.next());
+        let fast = work(s.next()); // took 20..40
+        let fast2 = work(s.next()); // takes half of one of them
+        s.report_speed(&slow, 1.0 * MIB as f64);
+        s.report_speed(&fast, 8.0 * MIB as f64);
+        s.report_speed(&fast2, 8.0 * MIB as f64);
+        let thief = work(s.next());
+        // The victim is the slot that needs longest: the slow one, and the thief takes most of it.
+        assert!(thief.start < 20 * MIB, "{thief:?}");
+        let slow_end = thief.start;
+        assert!(slow_end - slow.start < thief.end - thief.start);
+    }
+
+    #[test]
+    fn a_race_has_one_winner_per_byte() {
+        let s = Scheduler::new(4 * MIB, RangeSet::new(), 4 * MIB, 3);
+        let holder = work(s.next());
+        let other = Claim { ..holder };
+        // Pretend peers are fast and this slot is slow.
+        {
+            let mut st = s.lock();
+            st.slots[0].as_mut().unwrap().speed = 100_000.0;
+            st.slots[0].as_mut().unwrap().created -= Duration::from_secs(1);
+            st.slots.push(Some(Slot {
+                pos: 0,
+                end: 0,
+                holders: 1,
+                speed: 10.0 * MIB as f64,
+                created: Instant::now(),
+            }));
+            st.slots.push(Some(Slot {
+                pos: 0,
+                end: 0,
+                holders: 1,
+                speed: 10.0 * MIB as f64,
+                created: Instant::now(),
+            }));
+        }
+        let racer = work(s.next());
+        assert_eq!(racer.slot, holder.slot);
+        let a = s.commit(&holder, 0, MIB);
+        assert_eq!(a.write, Some(ByteRange::new(0, MIB)));
+        // The racer's first MiB is already owned: it writes nothing and, being behind, stops.
+        let b = s.commit(&racer, 0, MIB);
+        assert_eq!(b.write, None);
+        assert!(!b.more);
+        let _ = other;
+    }
+
+    #[test]
+    fn shedding_keeps_at_least_one_connection() {
+        let s = Scheduler::new(MIB, RangeSet::new(), MIB, 4);
+        assert!(s.join() && s.join());
+        assert!(s.shed(), "two connections: one may go");
+        assert!(!s.shed(), "the last one stays");
+        assert!(!s.join(), "allowed was lowered to 1");
+    }
+}

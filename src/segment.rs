@@ -1,0 +1,301 @@
+//! One connection of a segmented download: take a claim from the scheduler, fetch it with a
+//! ranged GET, check the reply, write the bytes it owns at their offsets, retry from the last
+//! byte written, and ask for more work until there is none.
+//!
+//! A reply is checked before any of its bytes is written: status 206, `Content-Range` exactly
+//! as asked, length as promised, validators unchanged. A server that breaks these rules never
+//! gets a byte written; the file falls back to fewer connections (see [`Stop`]).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{header, Response, StatusCode};
+
+use crate::download::Transfer;
+use crate::error::Error;
+use crate::http::{self, Ranged, Validators};
+use crate::progress::Level;
+use crate::range::{check_content_range, ByteRange};
+use crate::retry::Backoff;
+use crate::scheduler::{Claim, Next};
+
+/// Bytes gathered before one positional write. 16 connections hold 4 MiB of buffers at most.
+const WRITE_BUF: usize = 256 * 1024;
+/// How often a connection measures its speed and asks whether it should give way.
+const SPEED_PERIOD: Duration = Duration::from_millis(250);
+/// How many times one connection may replace itself for being slow.
+const MAX_REPLACEMENTS: u32 = 3;
+
+/// Why a connection stopped working on its claim early.
+enum Stop {
+    /// The connection leaves; the file continues with the others.
+    Shed(Error),
+    /// The file cannot go on this way.
+    Fail(Error),
+}
+
+/// Runs one connection until the scheduler has no more work for it. `first` is the probe's
+/// reply with the claim it already covers.
+pub(crate) async fn run(t: Arc<Transfer>, first: Option<(Claim, Response)>) -> Result<(), Error> {
+    let result = work(&t, first).await;
+    if result.is_err() {
+        t.sched.leave();
+    }
+    result
+}
+
+/// Ok only when the scheduler let this connection go (it has already left).
+async fn work(t: &Transfer, mut first: Option<(Claim, Response)>) -> Result<(), Error> {
+    let mut replacements = 0;
+    loop {
+        let (claim, reply) = match first.take() {
+            Some((claim, reply)) => (claim, Some(reply)),
+            None => match t.sched.next() {
+                Next::Work(claim) => (claim, None),
+                Next::Wait => {
+                    t.sched.wait().await;
+                    continue;
+                }
+                Next::Done => return Ok(()),
+            },
+        };
+        let outcome = fetch(t, &claim, reply, &mut replacements).await;
+        t.sched.release(&claim);
+        match outcome {
+            Ok(()) => {}
+            Err(Stop::Shed(e)) => {
+                t.log(Level::Warning, format!("{e}; continuing with fewer connections"));
+                return Ok(());
+            }
+            Err(Stop::Fail(e)) => return Err(e),
+        }
+    }
+}
+
+/// What ended reading a reply.
+enum ReadEnd {
+    /// Nothing more to read for this claim (end reached, shortened by a steal, or race lost).
+    Done,
+    /// This connection is much slower than its peers: give the rest back.
+    Yield,
+}
+
+/// Fetches a claim, retrying from the slot's current position after transient failures.
+async fn fetch(
+    t: &Transfer,
+    claim: &Claim,
+    mut reply: Option<Response>,
+    replacements: &mut u32,
+) -> Result<(), Stop> {
+    let mut backoff = Backoff::new(&t.ctx.options.retry);
+    loop {
+        let Some(ByteRange { start: from, end }) = t.sched.position(claim) else {
+            return Ok(());
+        };
+        let reply = match reply.take() {
+            Some(r) => Ok(r),
+            None => request(t, from, end).await,
+        };
+        let result = match reply {
+            Ok(r) => read(t, claim, r, from, *replacements < MAX_REPLACEMENTS).await,
+            Err(e) => Err((e, false)),
+        };
+        let (err, progressed) = match result {
+            Ok(ReadEnd::Done) => return Ok(()),
+            Ok(ReadEnd::Yield) => {
+                *replacements += 1;
+                t.log(Level::Debug, format!("slow connection at byte {from}: replacing it"));
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if progressed {
+            backoff.reset();
+        }
+        match &err {
+            Error::RangeViolation { .. } => {
+                return Err(if t.sched.stop_splitting() {
+                    Stop::Shed(err)
+                } else {
+                    Stop::Fail(err)
+                });
+            }
+            // A server refusing an *extra* connection is a limit, not a failure.
+            Error::Status { status: 403 | 429 | 503, .. } if t.sched.shed() => {
+                return Err(Stop::Shed(err));
+            }
+            _ => {}
+        }
+        match backoff.next_delay(&err) {
+            Some(delay) => {
+                t.log(
+                    Level::Debug,
+                    format!(
+                        "{err}; retry {} in {:.1}s from byte {}",
+                        backoff.failures(),
+                        delay.as_secs_f64(),
+                        t.sched.position(claim).map_or(end, |r| r.start)
+                    ),
+                );
+                tokio::time::sleep(delay).await;
+            }
+            None => return Err(Stop::Fail(err)),
+        }
+    }
+}
+
+/// Sends a ranged GET for `from..end` and checks the reply before anything is read from it.
+async fn request(t: &Transfer, from: u64, end: u64) -> Result<Response, Error> {
+    let range = Ranged {
+        start: from,
+        end: Some(end),
+        if_range: t.validators.if_range(),
+    };
+    let (resp, _) = http::get(&t.ctx.client, &t.ctx.options.http, &t.url, Some(range)).await?;
+    check_reply(t, &resp, from, end)?;
+    Ok(resp)
+}
+
+/// The checks of the module docs, in order of how much they say about the server.
+fn check_reply(t: &Transfer, resp: &Response, from: u64, end: u64) -> Result<(), Error> {
+    let url = t.url.to_string();
+    if let Some(detail) = t.validators.difference(&Validators::from_headers(resp.headers())) {
+        return Err(Error::Changed { url, detail });
+    }
+    let violation = |detail: String| Error::RangeViolation {
+        url: t.url.to_string(),
+        detail,
+    };
+    match resp.status() {
+        StatusCode::PARTIAL_CONTENT => {
+            let cr = resp.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+            check_content_range(cr, from, Some(end), Some(t.size)).map_err(violation)?;
+            let want = end.min(t.size) - from;
+            match resp.content_length() {
+                Some(len) if len != want => Err(violation(format!(
+                    "Content-Length {len} for a range of {want} bytes"
+                ))),
+                _ => Ok(()),
+            }
+        }
+        StatusCode::OK => match resp.content_length() {
+            // If-Range answered with the whole (different) file.
+            Some(len) if len != t.size => Err(Error::Changed {
+                url,
+                detail: format!("size was {}, now {len}", t.size),
+            }),
+            _ if t.validators.if_range().is_none() => {
+                Err(violation("server ignored Range (HTTP 200)".into()))
+            }
+            // Same validators, so If-Range would have matched: the server ignores Range.
+            _ => Err(violation("server ignored Range (HTTP 200, same validators)".into())),
+        },
+        other => Err(violation(format!("unexpected HTTP {} to a range request", other.as_u16()))),
+    }
+}
+
+/// Streams a reply that starts at byte `from` into the file. On failure, reports whether any
+/// byte was written (so the retry budget can start over).
+async fn read(
+    t: &Transfer,
+    claim: &Claim,
+    mut resp: Response,
+    from: u64,
+    may_yield: bool,
+) -> Result<ReadEnd, (Error, bool)> {
+    let _live = Live::new(t);
+    let mut buf = Vec::with_capacity(WRITE_BUF);
+    let mut at = from;
+    let mut wrote = false;
+    let started = Instant::now();
+    let (mut last, mut bytes_since, mut speed) = (started, 0u64, 0.0f64);
+    loop {
+        let chunk = resp.chunk().await.map_err(|source| Error::Transport {
+            url: t.url.to_string(),
+            source,
+        });
+        let chunk = match chunk {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                let more = flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
+                if !more {
+                    return Ok(ReadEnd::Done);
+                }
+                let err = Error::Truncated {
+                    url: t.url.to_string(),
+                    got: at - from,
+                    expected: t.sched.position(claim).map_or(at, |r| r.end) - from,
+                };
+                return Err((err, true));
+            }
+            Err(e) => {
+                // The bytes received before the failure are good: keep them.
+                let kept = !buf.is_empty();
+                flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
+                return Err((e, wrote || kept));
+            }
+        };
+        if let Some(limiter) = &t.limiter {
+            limiter.take(chunk.len()).await;
+        }
+        bytes_since += chunk.len() as u64;
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= WRITE_BUF {
+            let more = flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
+            wrote = true;
+            if !more {
+                return Ok(ReadEnd::Done);
+            }
+        }
+        let dt = last.elapsed();
+        if dt >= SPEED_PERIOD {
+            let now = bytes_since as f64 / dt.as_secs_f64();
+            speed = if speed == 0.0 { now } else { 0.5 * speed + 0.5 * now };
+            (last, bytes_since) = (Instant::now(), 0);
+            t.sched.report_speed(claim, speed);
+            if may_yield && t.sched.should_yield(claim, speed, started.elapsed()) {
+                flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
+                return Ok(ReadEnd::Yield);
+            }
+        }
+    }
+}
+
+/// Writes the part of `buf` this connection owns; false when it should stop reading.
+async fn flush(t: &Transfer, claim: &Claim, buf: &mut Vec<u8>, at: &mut u64) -> Result<bool, Error> {
+    if buf.is_empty() {
+        return Ok(t.sched.position(claim).is_some());
+    }
+    let len = buf.len() as u64;
+    let commit = t.sched.commit(claim, *at, len);
+    if let Some(w) = commit.write {
+        let data = std::mem::take(buf);
+        let owned = data[(w.start - *at) as usize..(w.end - *at) as usize].to_vec();
+        // Reuse the allocation we took.
+        *buf = data;
+        let (_, res) = t.part.write_at(owned, w.start).await;
+        res?;
+        t.sched.written(w);
+        t.counters.downloaded.fetch_add(w.len(), Ordering::Relaxed);
+    }
+    *at += len;
+    buf.clear();
+    Ok(commit.more)
+}
+
+/// Counts a connection as live while it receives a body.
+struct Live<'a>(&'a Transfer);
+
+impl<'a> Live<'a> {
+    fn new(t: &'a Transfer) -> Live<'a> {
+        t.counters.connections.fetch_add(1, Ordering::Relaxed);
+        Live(t)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.counters.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}

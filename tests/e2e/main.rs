@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `fastdl` binary against real HTTP servers on 127.0.0.1.
+//! One test binary (one link); files grouped by behaviour.
+
+mod server;
+mod util;
+
+mod faults;
+mod integrity;
+mod ranges;
+mod resume;
+mod safety;

@@ -1,0 +1,113 @@
+//! Segmented downloads: many connections, the probe as first segment, fallbacks.
+
+use crate::server::{payload, Fault, Resource, Server};
+use crate::util::*;
+
+const MIB: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splits_one_file_over_many_connections() {
+    let srv = Server::start().await;
+    let body = payload(8 * MIB + 123, 1);
+    srv.add("/big.bin", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    let r = fastdl(&dir.0, &["-x", "8", "-k", "256K", "-o", "out.bin", &srv.url("/big.bin")]).await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("out.bin")), sha256(&body));
+    assert_eq!(dir.files(), vec!["out.bin"], "no .part or state left behind");
+    let seen = srv.seen();
+    // No HEAD: the first request is an open-ended ranged GET that becomes the first segment.
+    assert_eq!(seen[0].range.as_deref(), Some("bytes=0-"));
+    let conns: std::collections::HashSet<u64> = seen.iter().map(|s| s.connection).collect();
+    assert!(conns.len() >= 4, "used {} connections", conns.len());
+    assert!(seen.iter().all(|s| s.status == 206));
+    // Every byte was sent about once: the probe's stream was cut where others took over.
+    assert!(srv.body_bytes() < body.len() as u64 * 3 / 2, "sent {}", srv.body_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_the_file_after_the_url() {
+    let srv = Server::start().await;
+    let body = payload(100_000, 2);
+    srv.add("/dir/file%20one.dat", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    assert_ok(&fastdl(&dir.0, &[&srv.url("/dir/file%20one.dat")]).await);
+    assert_eq!(sha256_file(&dir.path("file one.dat")), sha256(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_without_ranges_gets_one_stream() {
+    let srv = Server::start().await;
+    let body = payload(3 * MIB, 3);
+    let mut res = Resource::new(body.clone());
+    res.ranges = false;
+    srv.add("/f", res);
+    let dir = TempDir::new();
+    assert_ok(&fastdl(&dir.0, &["-x", "8", "-o", "f", &srv.url("/f")]).await);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert_eq!(srv.seen().len(), 1, "one request, no range retries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_size_is_streamed() {
+    let srv = Server::start().await;
+    let body = payload(MIB + 7, 4);
+    let mut res = Resource::new(body.clone());
+    res.ranges = false;
+    res.chunked = true;
+    srv.add("/c", res);
+    let dir = TempDir::new();
+    assert_ok(&fastdl(&dir.0, &["-o", "c", &srv.url("/c")]).await);
+    assert_eq!(sha256_file(&dir.path("c")), sha256(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_file() {
+    let srv = Server::start().await;
+    srv.add("/empty", Resource::new(Vec::new()));
+    let dir = TempDir::new();
+    assert_ok(&fastdl(&dir.0, &["-o", "e", &srv.url("/empty")]).await);
+    assert_eq!(std::fs::metadata(dir.path("e")).unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_range_on_extra_connections_never_writes_wrong_bytes() {
+    let srv = Server::start().await;
+    let body = payload(4 * MIB, 5);
+    let mut res = Resource::new(body.clone());
+    // The probe gets a proper 206; every later request gets the whole file as 200.
+    res.faults = std::iter::once(Fault::None).chain(std::iter::repeat_n(Fault::IgnoreRange, 50)).collect();
+    srv.add("/f", res);
+    let dir = TempDir::new();
+    let r = fastdl(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert!(r.stderr.contains("ignored Range"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_content_range_never_writes_wrong_bytes() {
+    let srv = Server::start().await;
+    let body = payload(4 * MIB, 6);
+    let mut res = Resource::new(body.clone());
+    res.faults = std::iter::once(Fault::None).chain(std::iter::repeat_n(Fault::ShiftRange(1000), 50)).collect();
+    srv.add("/f", res);
+    let dir = TempDir::new();
+    let r = fastdl(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_probe_falls_back_to_a_plain_get() {
+    let srv = Server::start().await;
+    let body = payload(MIB, 7);
+    let mut res = Resource::new(body.clone());
+    res.faults = [Fault::ShiftRange(10)].into();
+    srv.add("/f", res);
+    let dir = TempDir::new();
+    let r = fastdl(&dir.0, &["-o", "f", &srv.url("/f")]).await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert_eq!(srv.seen()[1].range, None, "second request is a plain GET");
+}

@@ -1,0 +1,91 @@
+//! Names, existing files, redirects and credentials.
+
+use crate::server::{payload, Resource, Server};
+use crate::util::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_names_cannot_escape_the_directory() {
+    let srv = Server::start().await;
+    let body = payload(1000, 40);
+    let mut res = Resource::new(body.clone());
+    res.headers.push(("Content-Disposition".into(), "attachment; filename=\"../../escaped.bin\"".into()));
+    srv.add("/x", res);
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path("out")).unwrap();
+    assert_ok(&fastdl(&dir.0, &["-d", "out", &srv.url("/x")]).await);
+    assert_eq!(sha256_file(&dir.path("out/escaped.bin")), sha256(&body));
+    assert_eq!(dir.files(), vec!["out"], "nothing outside the output directory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_file_is_not_overwritten_unless_asked() {
+    let srv = Server::start().await;
+    let body = payload(1000, 41);
+    srv.add("/f", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    std::fs::write(dir.path("f"), b"precious").unwrap();
+    let r = fastdl(&dir.0, &["-o", "f", &srv.url("/f")]).await;
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    assert_eq!(std::fs::read(dir.path("f")).unwrap(), b"precious");
+    assert!(srv.seen().is_empty(), "refused before any request");
+    assert_ok(&fastdl(&dir.0, &["--overwrite", "-o", "f", &srv.url("/f")]).await);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let a = Server::start().await;
+    let b = Server::start().await;
+    let body = payload(50_000, 42);
+    b.add("/f", Resource::new(body.clone()));
+    a.add("/f", Resource { redirect: Some(b.url("/f")), ..Resource::default() });
+    a.add("/same", Resource { redirect: Some("/g".into()), ..Resource::default() });
+    a.add("/g", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    let creds = ["-H", "Authorization: Bearer s3cret", "-H", "Cookie: sid=1", "-H", "X-Plain: yes"];
+    let mut args = creds.to_vec();
+    let url = a.url("/f");
+    args.extend(["-o", "f", &url]);
+    assert_ok(&fastdl(&dir.0, &args).await);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert_eq!(a.seen()[0].header("authorization"), Some("Bearer s3cret"));
+    for s in b.seen() {
+        assert_eq!(s.header("authorization"), None, "Authorization leaked to another origin");
+        assert_eq!(s.header("cookie"), None, "Cookie leaked to another origin");
+        assert_eq!(s.header("x-plain"), Some("yes"));
+    }
+    // Same origin: credentials stay.
+    let mut args = creds.to_vec();
+    let url = a.url("/same");
+    args.extend(["-o", "g", &url]);
+    assert_ok(&fastdl(&dir.0, &args).await);
+    let g: Vec<_> = a.seen().into_iter().filter(|s| s.path == "/g").collect();
+    assert!(g.iter().all(|s| s.header("authorization") == Some("Bearer s3cret")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_to_another_scheme_is_refused() {
+    let srv = Server::start().await;
+    srv.add("/f", Resource { redirect: Some("file:///etc/passwd".into()), ..Resource::default() });
+    let dir = TempDir::new();
+    let r = fastdl(&dir.0, &["-o", "f", &srv.url("/f")]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("refusing to follow a redirect to file:///etc/passwd"), "{}", r.stderr);
+    assert!(dir.files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_are_usage_errors() {
+    let dir = TempDir::new();
+    for args in [
+        vec!["-H", "X: a\r\nInjected: 1", "http://127.0.0.1:1/"],
+        vec!["file:///etc/passwd"],
+        vec!["--connections", "0", "http://127.0.0.1:1/"],
+    ] {
+        let r = fastdl(&dir.0, &args).await;
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+        assert!(r.stderr.starts_with("fastdl: error: "), "{}", r.stderr);
+    }
+}

@@ -1,0 +1,424 @@
+//! A small HTTP/1.1 server on raw tokio TCP, so it can misbehave byte-exactly: reset or close
+//! mid-body, stall, ignore `Range`, lie in `Content-Range`, answer 503/429 with `Retry-After`,
+//! change the file between requests. It also caps speed per TCP connection (held across
+//! keep-alive requests) and delays every reply, for the benchmark.
+//!
+//! Shared by the e2e tests and `integration/bench/server.rs` (via `#[path]`).
+
+#![allow(dead_code)] // each user needs a different part
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What to do to one request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Answer normally.
+    None,
+    /// Send the headers and this many body bytes, then reset the connection (RST).
+    ResetAfter(u64),
+    /// Send the headers and this many body bytes, then close cleanly (FIN): a truncated body.
+    CloseAfter(u64),
+    /// Send the headers and this many body bytes, then go silent.
+    StallAfter(u64),
+    /// Answer 200 with the whole body, ignoring `Range`.
+    IgnoreRange,
+    /// Answer 206 but with a `Content-Range` (and bytes) shifted by this many bytes.
+    ShiftRange(u64),
+    /// Answer this status with an empty body and optional `Retry-After`.
+    Status(u16, Option<String>),
+    /// Send the body at this many bytes per second.
+    Throttle(u64),
+}
+
+/// One file served at a path.
+#[derive(Clone, Debug, Default)]
+pub struct Resource {
+    pub body: Arc<Vec<u8>>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// When false, `Range` is ignored (always 200).
+    pub ranges: bool,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+    /// Faults for the next requests to this path, in order.
+    pub faults: VecDeque<Fault>,
+    /// Send `Transfer-Encoding: chunked` with no length.
+    pub chunked: bool,
+    /// Answer with a redirect to this location instead.
+    pub redirect: Option<String>,
+}
+
+impl Resource {
+    /// A resource with a strong ETag and range support.
+    pub fn new(body: Vec<u8>) -> Resource {
+        let etag = format!("\"{:016x}\"", fnv(&body));
+        Resource {
+            body: Arc::new(body),
+            etag: Some(etag),
+            last_modified: Some("Wed, 21 Oct 2026 07:28:00 GMT".into()),
+            ranges: true,
+            ..Resource::default()
+        }
+    }
+}
+
+/// What the server saw of one request.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub connection: u64,
+    pub status: u16,
+    pub at: std::time::Instant,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whole-server behaviour, for the benchmark.
+#[derive(Clone, Debug, Default)]
+pub struct Shaping {
+    /// Bytes per second per TCP connection, across all its requests.
+    pub rate_per_connection: Option<u64>,
+    /// Delay before each reply's headers and before serving a new connection (an RTT stand-in).
+    pub latency: Duration,
+    /// Every n-th connection runs at rate / divisor: `(n, divisor)`.
+    pub slow_every: Option<(u64, u64)>,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub files: Mutex<HashMap<String, Resource>>,
+    pub seen: Mutex<Vec<Seen>>,
+    /// Body bytes written to sockets.
+    pub body_bytes: AtomicU64,
+    pub connections: AtomicU64,
+    pub shaping: Mutex<Shaping>,
+}
+
+/// A running server; stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// Starts a server on 127.0.0.1 with an ephemeral port.
+    pub async fn start() -> Server {
+        Server::start_on("127.0.0.1:0").await
+    }
+
+    pub async fn start_on(addr: &str) -> Server {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State::default());
+        let st = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { continue };
+                let n = st.connections.fetch_add(1, Ordering::SeqCst) + 1;
+                let st = Arc::clone(&st);
+                tokio::spawn(async move {
+                    let _ = serve(sock, st, n).await;
+                });
+            }
+        });
+        Server { addr, state, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn add(&self, path: &str, r: Resource) {
+        self.state.files.lock().unwrap().insert(path.to_string(), r);
+    }
+
+    /// Changes a served resource in place.
+    pub fn update(&self, path: &str, f: impl FnOnce(&mut Resource)) {
+        f(self.state.files.lock().unwrap().get_mut(path).expect("known path"));
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    pub fn body_bytes(&self) -> u64 {
+        self.state.body_bytes.load(Ordering::SeqCst)
+    }
+
+    pub fn shape(&self, s: Shaping) {
+        *self.state.shaping.lock().unwrap() = s;
+    }
+}
+
+/// A per-connection token bucket: the rate holds across keep-alive requests.
+struct Bucket {
+    rate: Option<u64>,
+    start: tokio::time::Instant,
+    sent: u64,
+}
+
+impl Bucket {
+    async fn pace(&mut self, n: u64) {
+        self.sent += n;
+        if let Some(rate) = self.rate {
+            let due = self.start + Duration::from_secs_f64(self.sent as f64 / rate as f64);
+            tokio::time::sleep_until(due).await;
+        }
+    }
+}
+
+async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Result<()> {
+    sock.set_nodelay(true)?;
+    let shaping = st.shaping.lock().unwrap().clone();
+    if !shaping.latency.is_zero() {
+        tokio::time::sleep(shaping.latency).await; // the handshake's round trip
+    }
+    let rate = shaping.rate_per_connection.map(|r| match shaping.slow_every {
+        Some((n, div)) if conn % n == 0 => r / div,
+        _ => r,
+    });
+    let mut bucket = Bucket {
+        rate,
+        start: tokio::time::Instant::now(),
+        sent: 0,
+    };
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        // Read one request head.
+        let head = loop {
+            if let Some(end) = find(&buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                buf.drain(..end + 4);
+                break head;
+            }
+            let mut tmp = [0u8; 4096];
+            let n = sock.read(&mut tmp).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&tmp[..n]);
+        };
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default();
+        let mut parts = request_line.split(' ');
+        let method = parts.next().unwrap_or_default().to_string();
+        let path = parts.next().unwrap_or_default().to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        if !shaping.latency.is_zero() {
+            tokio::time::sleep(shaping.latency).await; // request + first byte
+        }
+        // Take this request's fault and a snapshot of the resource.
+        let found = {
+            let mut files = st.files.lock().unwrap();
+            files.get_mut(&path).map(|r| {
+                let fault = r.faults.pop_front().unwrap_or(Fault::None);
+                (r.clone(), fault)
+            })
+        };
+        let mut seen = Seen {
+            path: path.clone(),
+            range: get("range"),
+            if_range: get("if-range"),
+            headers: headers.clone(),
+            connection: conn,
+            status: 0,
+            at: std::time::Instant::now(),
+        };
+        let Some((res, fault)) = found else {
+            seen.status = 404;
+            st.seen.lock().unwrap().push(seen);
+            sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await?;
+            continue;
+        };
+        if let Some(loc) = &res.redirect {
+            seen.status = 302;
+            st.seen.lock().unwrap().push(seen);
+            let r = format!("HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n");
+            sock.write_all(r.as_bytes()).await?;
+            continue;
+        }
+        if let Fault::Status(code, retry_after) = &fault {
+            seen.status = *code;
+            st.seen.lock().unwrap().push(seen);
+            let mut r = format!("HTTP/1.1 {code} Fault\r\nContent-Length: 0\r\n");
+            if let Some(ra) = retry_after {
+                r.push_str(&format!("Retry-After: {ra}\r\n"));
+            }
+            r.push_str("\r\n");
+            sock.write_all(r.as_bytes()).await?;
+            continue;
+        }
+        let len = res.body.len() as u64;
+        // If-Range: a validator that does not match means "send the whole thing".
+        let if_range_ok = match get("if-range") {
+            None => true,
+            Some(v) => Some(&v) == res.etag.as_ref() || Some(&v) == res.last_modified.as_ref(),
+        };
+        let range = get("range")
+            .filter(|_| res.ranges && if_range_ok && fault != Fault::IgnoreRange)
+            .and_then(|r| parse_range(&r, len));
+        let mut out = String::new();
+        let (status, start, end) = match range {
+            Some(Err(())) => {
+                seen.status = 416;
+                st.seen.lock().unwrap().push(seen);
+                let r = format!("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n\r\n");
+                sock.write_all(r.as_bytes()).await?;
+                continue;
+            }
+            Some(Ok((s, e))) => {
+                let shift = if let Fault::ShiftRange(d) = fault { d } else { 0 };
+                let (s2, e2) = ((s + shift).min(len), (e + shift).min(len));
+                out.push_str(&format!("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{len}\r\n", s2, e2.saturating_sub(1)));
+                (206, s2, e2)
+            }
+            None => {
+                out.push_str("HTTP/1.1 200 OK\r\n");
+                (200, 0, len)
+            }
+        };
+        seen.status = status;
+        st.seen.lock().unwrap().push(seen);
+        if res.chunked {
+            out.push_str("Transfer-Encoding: chunked\r\n");
+        } else {
+            out.push_str(&format!("Content-Length: {}\r\n", end - start));
+        }
+        if res.ranges {
+            out.push_str("Accept-Ranges: bytes\r\n");
+        }
+        if let Some(e) = &res.etag {
+            out.push_str(&format!("ETag: {e}\r\n"));
+        }
+        if let Some(lm) = &res.last_modified {
+            out.push_str(&format!("Last-Modified: {lm}\r\n"));
+        }
+        for (k, v) in &res.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        sock.write_all(out.as_bytes()).await?;
+        if method == "HEAD" {
+            continue;
+        }
+        let cut = match fault {
+            Fault::ResetAfter(n) | Fault::CloseAfter(n) | Fault::StallAfter(n) => Some(n.min(end - start)),
+            _ => None,
+        };
+        let throttle = if let Fault::Throttle(r) = fault { Some(r) } else { None };
+        let stop = start + cut.unwrap_or(end - start);
+        let mut at = start;
+        let t0 = tokio::time::Instant::now();
+        while at < stop {
+            let n = (stop - at).min(64 * 1024);
+            let piece = &res.body[at as usize..(at + n) as usize];
+            if res.chunked {
+                sock.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+                sock.write_all(piece).await?;
+                sock.write_all(b"\r\n").await?;
+            } else {
+                sock.write_all(piece).await?;
+            }
+            st.body_bytes.fetch_add(n, Ordering::SeqCst);
+            at += n;
+            bucket.pace(n).await;
+            if let Some(rate) = throttle {
+                let due = t0 + Duration::from_secs_f64((at - start) as f64 / rate as f64);
+                tokio::time::sleep_until(due).await;
+            }
+        }
+        match fault {
+            Fault::ResetAfter(_) => {
+                sock.set_zero_linger()?;
+                return Ok(());
+            }
+            Fault::CloseAfter(_) => return Ok(()),
+            Fault::StallAfter(_) => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return Ok(());
+            }
+            _ => {}
+        }
+        if res.chunked {
+            sock.write_all(b"0\r\n\r\n").await?;
+        }
+    }
+}
+
+/// `bytes=a-b` / `bytes=a-` / `bytes=-n` → `[start, end)`; Err if unsatisfiable.
+fn parse_range(h: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = h.strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // multi-range: answer 200
+    }
+    let (a, b) = spec.split_once('-')?;
+    if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        return Some(Ok((len.saturating_sub(n), len)));
+    }
+    let a: u64 = a.parse().ok()?;
+    if a >= len {
+        return Some(Err(()));
+    }
+    let e = if b.is_empty() { len } else { (b.parse::<u64>().ok()? + 1).min(len) };
+    Some(Ok((a, e)))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn fnv(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in data.iter().step_by(97) {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    h ^ data.len() as u64
+}
+
+/// Deterministic pseudo-random bytes (xorshift), fast enough for a GiB.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
