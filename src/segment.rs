@@ -26,6 +26,9 @@ const WRITE_BUF: usize = 256 * 1024;
 const SPEED_PERIOD: Duration = Duration::from_millis(250);
 /// How many times one connection may replace itself for being slow.
 const MAX_REPLACEMENTS: u32 = 3;
+/// Retries of a 403 on the last connection. The server served this file moments ago, so a 403
+/// now is more likely a connection limit than a denial; an expired signed URL still fails fast.
+const FORBIDDEN_RETRIES: u32 = 2;
 
 /// Why a connection stopped working on its claim early.
 enum Stop {
@@ -89,6 +92,7 @@ async fn fetch(
     replacements: &mut u32,
 ) -> Result<(), Stop> {
     let mut backoff = Backoff::new(&t.ctx.options.retry);
+    let mut forbidden = 0;
     loop {
         let Some(ByteRange { start: from, end }) = t.sched.position(claim) else {
             return Ok(());
@@ -127,7 +131,16 @@ async fn fetch(
             }
             _ => {}
         }
-        match backoff.next_delay(&err) {
+        let forbidden_retry = matches!(err, Error::Status { status: 403, .. }) && {
+            forbidden += 1;
+            forbidden <= FORBIDDEN_RETRIES
+        };
+        let delay = if forbidden_retry {
+            Some(t.ctx.options.retry.delay)
+        } else {
+            backoff.next_delay(&err)
+        };
+        match delay {
             Some(delay) => {
                 t.log(
                     Level::Debug,

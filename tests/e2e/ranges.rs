@@ -21,8 +21,9 @@ async fn splits_one_file_over_many_connections() {
     let conns: std::collections::HashSet<u64> = seen.iter().map(|s| s.connection).collect();
     assert!(conns.len() >= 4, "used {} connections", conns.len());
     assert!(seen.iter().all(|s| s.status == 206));
-    // Every byte was sent about once: the probe's stream was cut where others took over.
-    assert!(srv.body_bytes() < body.len() as u64 * 3 / 2, "sent {}", srv.body_bytes());
+    // The probe's open-ended stream is cut where others took over, so the file is not sent
+    // twice. (A connection dropped after a steal still had up to a socket buffer in flight.)
+    assert!(srv.body_bytes() < body.len() as u64 * 2, "sent {}", srv.body_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

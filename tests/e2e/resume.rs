@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::server::{payload, Resource, Server, Shaping};
+use crate::server::{payload, Fault, Resource, Server, Shaping};
 use crate::util::*;
 
 const MIB: usize = 1 << 20;
@@ -26,7 +26,7 @@ async fn kill_9_then_rerun_fetches_only_what_is_missing() {
     srv.add("/f", Resource::new(body.clone()));
     let dir = TempDir::new();
     interrupted(&srv, &dir, "-KILL").await;
-    assert!(dir.path("f.part.fastdl").exists(), "state saved before the kill: {:?}", dir.files());
+    let state = std::fs::read_to_string(dir.path("f.part.fastdl")).expect("state saved before the kill");
     let first_run = srv.body_bytes();
     let requests_before = srv.seen().len();
     let r = fastdl(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).await;
@@ -34,7 +34,10 @@ async fn kill_9_then_rerun_fetches_only_what_is_missing() {
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     let second_run = srv.body_bytes() - first_run;
     // About 4 MiB/s for 2.3 s were on disk; the rerun must not fetch them again.
-    assert!(second_run < body.len() as u64 - 4 * MIB as u64, "second run fetched {second_run} bytes");
+    assert!(
+        second_run < body.len() as u64 - 4 * MIB as u64,
+        "second run fetched {second_run} bytes; state was {state}"
+    );
     let resumed = &srv.seen()[requests_before];
     assert!(resumed.if_range.is_some(), "resume probe carries If-Range");
     assert_ne!(resumed.range.as_deref(), Some("bytes=0-"));
@@ -77,10 +80,15 @@ async fn file_changed_between_runs_starts_over() {
 async fn file_changed_during_download_is_never_mixed() {
     let srv = Server::start().await;
     let old = payload(8 * MIB, 24);
-    srv.add("/f", Resource::new(old));
+    let mut res = Resource::new(old);
+    // One connection stalls, so its retry is certain to ask after the change.
+    res.faults = [Fault::None, Fault::None, Fault::StallAfter(MIB as u64)].into();
+    srv.add("/f", res);
     srv.shape(Shaping { rate_per_connection: Some(2 * MIB as u64), ..Shaping::default() });
     let dir = TempDir::new();
-    let child = command(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).spawn().unwrap();
+    let args = ["-x", "4", "-k", "256K", "--timeout", "1500ms", "-o", "f"];
+    let url = srv.url("/f");
+    let child = command(&dir.0, &[&args[..], &[url.as_str()]].concat()).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     let new = payload(8 * MIB, 25);
     srv.add("/f", Resource::new(new.clone()));

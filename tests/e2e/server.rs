@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 
 /// What to do to one request.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,7 +131,14 @@ impl Server {
     }
 
     pub async fn start_on(addr: &str) -> Server {
-        let listener = TcpListener::bind(addr).await.expect("bind");
+        // A small, fixed send buffer (no autotuning): bytes the server counts as sent are then
+        // close to bytes the client really took, even for connections it drops mid-body.
+        let addr: SocketAddr = addr.parse().expect("socket address");
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket.set_send_buffer_size(128 * 1024).expect("sndbuf");
+        socket.bind(addr).expect("bind");
+        let listener = socket.listen(1024).expect("listen");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
         let st = Arc::clone(&state);
