@@ -64,7 +64,9 @@ pub struct Expected {
 /// Parses `--checksum TYPE=HEX` (aria2c's syntax), e.g. `sha-256=9f86d0...`.
 pub fn parse_checksum(arg: &str) -> Result<Expected, Error> {
     let bad = |why: &str| Error::Usage(format!("bad --checksum {arg:?}: {why}"));
-    let (name, hex) = arg.split_once('=').ok_or_else(|| bad("expected TYPE=HEX"))?;
+    let (name, hex) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected TYPE=HEX"))?;
     let algorithm = Algorithm::from_name(name)
         .ok_or_else(|| bad("type must be md5, sha-1, sha-256 or sha-512"))?;
     let digest = from_hex(hex.trim()).ok_or_else(|| bad("digest is not hexadecimal"))?;
@@ -86,7 +88,11 @@ pub fn parse_checksum(arg: &str) -> Result<Expected, Error> {
 /// the whole file: `Content-MD5` describes the body, so it only counts then.
 pub fn from_headers(headers: &HeaderMap, full_body: bool) -> Vec<Expected> {
     let mut out = Vec::new();
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s.trim()).ok();
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .ok()
+    };
     let mut push = |algorithm: Option<Algorithm>, digest: Option<Vec<u8>>, source: &str| {
         if let (Some(algorithm), Some(digest)) = (algorithm, digest) {
             if digest.len() == algorithm.output_len() {
@@ -168,7 +174,11 @@ pub fn verify(path: &Path, expected: &[Expected]) -> Result<(), Error> {
     let results: Vec<(Algorithm, Vec<u8>)> =
         hashers.into_iter().map(|(a, h)| (a, h.finish())).collect();
     for e in expected {
-        let got = &results.iter().find(|(a, _)| *a == e.algorithm).expect("hashed").1;
+        let got = &results
+            .iter()
+            .find(|(a, _)| *a == e.algorithm)
+            .expect("hashed")
+            .1;
         if *got != e.digest {
             return Err(Error::Integrity {
                 path: path.to_owned(),
@@ -257,8 +267,14 @@ mod tests {
     #[test]
     fn server_digests_are_read_from_every_header_kind() {
         let mut h = HeaderMap::new();
-        h.insert("repr-digest", HeaderValue::from_static("sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:"));
-        h.insert("x-goog-hash", HeaderValue::from_static("crc32c=n03x6A==,md5=kAFQmDzST7DWlj99KOF/cg=="));
+        h.insert(
+            "repr-digest",
+            HeaderValue::from_static("sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:"),
+        );
+        h.insert(
+            "x-goog-hash",
+            HeaderValue::from_static("crc32c=n03x6A==,md5=kAFQmDzST7DWlj99KOF/cg=="),
+        );
         h.insert("content-md5", HeaderValue::from_static(MD5_ABC_B64));
         let partial = from_headers(&h, false);
         assert_eq!(partial.len(), 2, "Content-MD5 only counts for a full body");
@@ -270,10 +286,17 @@ mod tests {
     fn verify_reports_the_mismatch() {
         let path = std::env::temp_dir().join(format!("fastdl-ck-{}", std::process::id()));
         std::fs::write(&path, b"abc").unwrap();
-        verify(&path, &[parse_checksum(&format!("sha-256={SHA256_ABC}")).unwrap()]).unwrap();
+        verify(
+            &path,
+            &[parse_checksum(&format!("sha-256={SHA256_ABC}")).unwrap()],
+        )
+        .unwrap();
         let wrong = parse_checksum(&format!("md5={}", "00".repeat(16))).unwrap();
         let err = verify(&path, &[wrong]).unwrap_err().to_string();
-        assert!(err.contains("md5 mismatch") && err.contains("900150983cd24fb0d6963f7d28e17f72"), "{err}");
+        assert!(
+            err.contains("md5 mismatch") && err.contains("900150983cd24fb0d6963f7d28e17f72"),
+            "{err}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 }

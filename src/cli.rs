@@ -122,7 +122,9 @@ where
             Short('x') | Long("connections") => {
                 let n = parse_count(&text(&mut p)?, "--connections")?;
                 if !(1..=256).contains(&n) {
-                    return Err(Error::Usage(format!("--connections must be 1 to 256, not {n}")));
+                    return Err(Error::Usage(format!(
+                        "--connections must be 1 to 256, not {n}"
+                    )));
                 }
                 a.connections = Some(n);
             }
@@ -146,7 +148,9 @@ where
                     n => Some(parse_count(n, "--retries")? as u32),
                 });
             }
-            Long("retry-delay") => a.retry_delay = Some(parse_duration(&text(&mut p)?, "--retry-delay")?),
+            Long("retry-delay") => {
+                a.retry_delay = Some(parse_duration(&text(&mut p)?, "--retry-delay")?)
+            }
             Long("max-retry-delay") => {
                 a.max_retry_delay = Some(parse_duration(&text(&mut p)?, "--max-retry-delay")?)
             }
@@ -157,10 +161,9 @@ where
             Long("no-check-certificate") => a.insecure = true,
             Long("source-address") => {
                 let v = text(&mut p)?;
-                a.source_address = Some(
-                    v.parse()
-                        .map_err(|_| Error::Usage(format!("--source-address: {v:?} is not an IP address")))?,
-                );
+                a.source_address = Some(v.parse().map_err(|_| {
+                    Error::Usage(format!("--source-address: {v:?} is not an IP address"))
+                })?);
             }
             Long("progress") => {
                 let v = text(&mut p)?;
@@ -169,7 +172,11 @@ where
                     "bar" | "bars" => Style::Bars,
                     "lines" | "plain" => Style::Lines,
                     "json" => Style::Json,
-                    _ => return Err(Error::Usage(format!("--progress must be auto, bar, lines or json, not {v:?}"))),
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--progress must be auto, bar, lines or json, not {v:?}"
+                        )))
+                    }
                 });
             }
             Long("progress-interval") => {
@@ -183,7 +190,12 @@ where
                 url.into_string()
                     .map_err(|u| Error::Usage(format!("URL {u:?} is not valid UTF-8")))?,
             ),
-            _ => return Err(Error::Usage(format!("{}; see fastdl --help", arg.unexpected()))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{}; see fastdl --help",
+                    arg.unexpected()
+                )))
+            }
         }
     }
     if a.help || a.version {
@@ -193,7 +205,9 @@ where
         return Err(Error::Usage("no URL given; see fastdl --help".into()));
     }
     if a.output.is_some() && a.urls.len() > 1 {
-        return Err(Error::Usage("-o/--output names one file, but several URLs were given; use -d instead".into()));
+        return Err(Error::Usage(
+            "-o/--output names one file, but several URLs were given; use -d instead".into(),
+        ));
     }
     Ok(a)
 }
@@ -270,9 +284,16 @@ fn parse_count(s: &str, flag: &str) -> Result<usize, Error> {
 
 /// Parses a size: bytes, or a number with K, M, G or T (powers of 1024), optional `iB`/`B`.
 pub fn parse_size(s: &str, what: &str) -> Result<u64, Error> {
-    let bad = || Error::Usage(format!("{what}: {s:?} is not a size (examples: 1048576, 512K, 1M, 1.5G)"));
+    let bad = || {
+        Error::Usage(format!(
+            "{what}: {s:?} is not a size (examples: 1048576, 512K, 1M, 1.5G)"
+        ))
+    };
     let t = s.trim();
-    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&t[..t.len() - 1], 1u64 << 10),
         Some('M') => (&t[..t.len() - 1], 1 << 20),
@@ -289,7 +310,11 @@ pub fn parse_size(s: &str, what: &str) -> Result<u64, Error> {
 
 /// Parses a duration: seconds, or a number with `ms`, `s`, `m` or `h`.
 pub fn parse_duration(s: &str, what: &str) -> Result<Duration, Error> {
-    let bad = || Error::Usage(format!("{what}: {s:?} is not a duration (examples: 30, 30s, 500ms, 2m)"));
+    let bad = || {
+        Error::Usage(format!(
+            "{what}: {s:?} is not a duration (examples: 30, 30s, 500ms, 2m)"
+        ))
+    };
     let t = s.trim();
     let (num, unit) = if let Some(n) = t.strip_suffix("ms") {
         (n, 0.001)
@@ -312,7 +337,17 @@ mod tests {
 
     #[test]
     fn flags_and_urls() {
-        let a = parse_from(["-x", "16", "-o", "out.bin", "--retries=inf", "-H", "X-A: 1", "http://h/f"]).unwrap();
+        let a = parse_from([
+            "-x",
+            "16",
+            "-o",
+            "out.bin",
+            "--retries=inf",
+            "-H",
+            "X-A: 1",
+            "http://h/f",
+        ])
+        .unwrap();
         assert_eq!(a.connections, Some(16));
         assert_eq!(a.output, Some(PathBuf::from("out.bin")));
         assert_eq!(a.retries, Some(None));
@@ -350,9 +385,15 @@ mod tests {
         assert_eq!(parse_size("2MiB", "x").unwrap(), 2 << 20);
         assert_eq!(parse_size("100", "x").unwrap(), 100);
         assert!(parse_size("-1M", "x").is_err());
-        assert_eq!(parse_duration("500ms", "x").unwrap(), Duration::from_millis(500));
+        assert_eq!(
+            parse_duration("500ms", "x").unwrap(),
+            Duration::from_millis(500)
+        );
         assert_eq!(parse_duration("2m", "x").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5", "x").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("1.5", "x").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert!(parse_duration("soon", "x").is_err());
     }
 }

@@ -212,8 +212,12 @@ async fn attempt(
         Some(out) if !fresh => load_resume(ctx, id, out),
         _ => None,
     };
-    let start = candidate.as_ref().map_or(0, |c| c.done.gaps(c.size).first().map_or(0, |g| g.start));
-    let if_range = candidate.as_ref().and_then(|c| c.validators.if_range().map(str::to_owned));
+    let start = candidate
+        .as_ref()
+        .map_or(0, |c| c.done.gaps(c.size).first().map_or(0, |g| g.start));
+    let if_range = candidate
+        .as_ref()
+        .and_then(|c| c.validators.if_range().map(str::to_owned));
     // Nothing is on disk yet, so a stop during the probe needs no saving.
     let probe = tokio::select! {
         p = probe(ctx, id, url, start, if_range.as_deref()) => p?,
@@ -223,7 +227,11 @@ async fn attempt(
     let output = match known_output {
         Some(out) => out,
         None => {
-            let cd = probe.resp.headers().get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok());
+            let cd = probe
+                .resp
+                .headers()
+                .get(header::CONTENT_DISPOSITION)
+                .and_then(|v| v.to_str().ok());
             let out = place(job, Path::new(&naming::file_name(cd, &probe.url)));
             refuse_existing(ctx, &out)?;
             if !fresh {
@@ -240,7 +248,11 @@ async fn attempt(
     match probe.kind {
         ProbeKind::Ranged { total } => {
             let done = match candidate {
-                Some(c) if c.size == total && c.validators.difference(&probe.validators).is_none() => c.done,
+                Some(c)
+                    if c.size == total && c.validators.difference(&probe.validators).is_none() =>
+                {
+                    c.done
+                }
                 Some(c) => {
                     let detail = c
                         .validators
@@ -248,18 +260,29 @@ async fn attempt(
                         .unwrap_or_else(|| format!("size was {}, now {total}", c.size));
                     if probe.start != 0 {
                         // This reply starts mid-file; a fresh attempt needs one from byte 0.
-                        return Err(Error::Changed { url: url.to_string(), detail });
+                        return Err(Error::Changed {
+                            url: url.to_string(),
+                            detail,
+                        });
                     }
                     ctx.events.log(
                         Some(id),
                         Level::Warning,
-                        format!("{}: cannot resume ({detail}); starting over", output.display()),
+                        format!(
+                            "{}: cannot resume ({detail}); starting over",
+                            output.display()
+                        ),
                     );
                     RangeSet::new()
                 }
                 None => RangeSet::new(),
             };
-            let file = FileSpec { id, output, checksums, started };
+            let file = FileSpec {
+                id,
+                output,
+                checksums,
+                started,
+            };
             match segmented(ctx, &file, probe, total, done).await {
                 // The server broke range rules with no connection left to try: one plain stream.
                 Err(Error::RangeViolation { detail, .. }) => {
@@ -287,7 +310,12 @@ async fn attempt(
                     ),
                 );
             }
-            let file = FileSpec { id, output, checksums, started };
+            let file = FileSpec {
+                id,
+                output,
+                checksums,
+                started,
+            };
             stream(ctx, &file, probe.resp, probe.url, size, probe.validators).await
         }
     }
@@ -295,20 +323,31 @@ async fn attempt(
 
 fn refuse_existing(ctx: &Context, output: &Path) -> Result<(), Error> {
     if !ctx.options.overwrite && output.exists() {
-        return Err(Error::Exists { path: output.to_owned() });
+        return Err(Error::Exists {
+            path: output.to_owned(),
+        });
     }
     Ok(())
 }
 
 /// Sleeps before a retry of `err`, or returns `err` when it is final or retries are spent.
-async fn retry_wait(ctx: &Context, id: usize, backoff: &mut Backoff, err: Error) -> Result<(), Error> {
+async fn retry_wait(
+    ctx: &Context,
+    id: usize,
+    backoff: &mut Backoff,
+    err: Error,
+) -> Result<(), Error> {
     let Some(delay) = backoff.next_delay(&err) else {
         return Err(err);
     };
     ctx.events.log(
         Some(id),
         Level::Info,
-        format!("{err}; retry {} in {:.1}s", backoff.failures(), delay.as_secs_f64()),
+        format!(
+            "{err}; retry {} in {:.1}s",
+            backoff.failures(),
+            delay.as_secs_f64()
+        ),
     );
     tokio::select! {
         _ = tokio::time::sleep(delay) => Ok(()),
@@ -317,12 +356,24 @@ async fn retry_wait(ctx: &Context, id: usize, backoff: &mut Backoff, err: Error)
 }
 
 /// The first request: `Range: bytes=start-`, retried like any other.
-async fn probe(ctx: &Context, id: usize, url: &Url, start: u64, if_range: Option<&str>) -> Result<Probe, Error> {
+async fn probe(
+    ctx: &Context,
+    id: usize,
+    url: &Url,
+    start: u64,
+    if_range: Option<&str>,
+) -> Result<Probe, Error> {
     let mut backoff = Backoff::new(&ctx.options.retry);
     loop {
-        let range = Ranged { start, end: None, if_range };
+        let range = Ranged {
+            start,
+            end: None,
+            if_range,
+        };
         let err = match http::get(&ctx.client, &ctx.options.http, url, Some(range)).await {
-            Ok((resp, final_url)) => return classify_probe(ctx, id, url, resp, final_url, start).await,
+            Ok((resp, final_url)) => {
+                return classify_probe(ctx, id, url, resp, final_url, start).await
+            }
             // 416 to `bytes=0-` is how some servers answer for an empty file; a plain GET settles it.
             Err(Error::Status { status: 416, .. }) if start == 0 => {
                 let (resp, final_url) = plain_get(ctx, id, url).await?;
@@ -352,7 +403,10 @@ async fn classify_probe(
     if resp.status() != StatusCode::PARTIAL_CONTENT {
         return Ok(full_probe(resp, final_url));
     }
-    let cr = resp.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+    let cr = resp
+        .headers()
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok());
     match check_content_range(cr, start, None, None) {
         Ok(total) => Ok(Probe {
             validators: Validators::from_headers(resp.headers()),
@@ -376,7 +430,9 @@ async fn classify_probe(
 fn full_probe(resp: Response, url: Url) -> Probe {
     Probe {
         validators: Validators::from_headers(resp.headers()),
-        kind: ProbeKind::Full { size: resp.content_length() },
+        kind: ProbeKind::Full {
+            size: resp.content_length(),
+        },
         resp,
         url,
         start: 0,
@@ -458,8 +514,20 @@ async fn segmented(
         limiter: ctx.options.limit_rate.map(RateLimiter::new),
     });
     t.save(&state).await?;
-    let base = start_event(ctx, file, probe.url.as_str(), &part_file, Some(total), resumed);
-    let sampler = progress::spawn_sampler(ctx.events.clone(), Arc::clone(&counters), base.clone(), ctx.options.progress_interval);
+    let base = start_event(
+        ctx,
+        file,
+        probe.url.as_str(),
+        &part_file,
+        Some(total),
+        resumed,
+    );
+    let sampler = progress::spawn_sampler(
+        ctx.events.clone(),
+        Arc::clone(&counters),
+        base.clone(),
+        ctx.options.progress_interval,
+    );
 
     // The probe's body covers the first hole: hand both to the first connection before any other
     // connection can take that hole.
@@ -497,6 +565,8 @@ async fn segmented(
                 Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
             },
             _ = saver.tick() => t.save(&state).await?,
+            // Every byte is on disk: connections still reading (a race's loser) are not needed.
+            _ = t.sched.wait_finished(), if failure.is_none() => workers.abort_all(),
             _ = ctx.shutdown.wait(), if failure.is_none() => {
                 failure = Some(Error::Interrupted);
                 workers.abort_all();
@@ -552,7 +622,12 @@ async fn stream(
     let part = PartFile::open(&part_file, None, false)?;
     let counters = Arc::new(Counters::default());
     let base = start_event(ctx, file, url.as_str(), &part_file, size, 0);
-    let sampler = progress::spawn_sampler(ctx.events.clone(), Arc::clone(&counters), base.clone(), ctx.options.progress_interval);
+    let sampler = progress::spawn_sampler(
+        ctx.events.clone(),
+        Arc::clone(&counters),
+        base.clone(),
+        ctx.options.progress_interval,
+    );
     let limiter = ctx.options.limit_rate.map(RateLimiter::new);
     let result = async {
         let mut backoff = Backoff::new(&ctx.options.retry);
@@ -578,7 +653,9 @@ async fn stream(
             };
             let continues = resp.status() == StatusCode::PARTIAL_CONTENT
                 && check_content_range(
-                    resp.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()),
+                    resp.headers()
+                        .get(header::CONTENT_RANGE)
+                        .and_then(|v| v.to_str().ok()),
                     pos,
                     None,
                     size,
@@ -589,7 +666,17 @@ async fn stream(
                 pos = 0;
                 part.reset(None)?;
                 counters.downloaded.store(0, Ordering::Relaxed);
-                retry_wait(ctx, file.id, &mut backoff, Error::Truncated { url: url.to_string(), got: 0, expected: 0 }).await?;
+                retry_wait(
+                    ctx,
+                    file.id,
+                    &mut backoff,
+                    Error::Truncated {
+                        url: url.to_string(),
+                        got: 0,
+                        expected: 0,
+                    },
+                )
+                .await?;
                 continue;
             }
             if !continues && pos > 0 {
@@ -600,7 +687,11 @@ async fn stream(
             match read_stream(&part, resp, &mut pos, &counters, limiter.as_ref(), &url).await {
                 Ok(()) => match size {
                     Some(s) if pos != s => {
-                        let e = Error::Truncated { url: url.to_string(), got: pos, expected: s };
+                        let e = Error::Truncated {
+                            url: url.to_string(),
+                            got: pos,
+                            expected: s,
+                        };
                         retry_wait(ctx, file.id, &mut backoff, e).await?;
                     }
                     _ => return Ok(pos),
@@ -621,7 +712,18 @@ async fn stream(
     sampler.abort();
     let total = result?;
     part.set_len(total)?;
-    let outcome = finish(ctx, file, &part, total, 0, &Progress { total_bytes: Some(total), ..base }).await;
+    let outcome = finish(
+        ctx,
+        file,
+        &part,
+        total,
+        0,
+        &Progress {
+            total_bytes: Some(total),
+            ..base
+        },
+    )
+    .await;
     if matches!(outcome, Err(Error::Integrity { .. })) {
         let _ = std::fs::remove_file(&part_file);
     }
@@ -656,7 +758,10 @@ async fn read_stream(
             Ok(None) => break write_buf(part, &mut buf, pos, counters).await,
             Err(source) => {
                 let _ = write_buf(part, &mut buf, pos, counters).await;
-                break Err(Error::Transport { url: url.to_string(), source });
+                break Err(Error::Transport {
+                    url: url.to_string(),
+                    source,
+                });
             }
         }
     };
@@ -664,20 +769,34 @@ async fn read_stream(
     result.map_err(|e| (e, *pos > start))
 }
 
-async fn write_buf(part: &PartFile, buf: &mut Vec<u8>, pos: &mut u64, counters: &Counters) -> Result<(), Error> {
+async fn write_buf(
+    part: &PartFile,
+    buf: &mut Vec<u8>,
+    pos: &mut u64,
+    counters: &Counters,
+) -> Result<(), Error> {
     if buf.is_empty() {
         return Ok(());
     }
     let (mut back, res) = part.write_at(std::mem::take(buf), *pos).await;
     res?;
     *pos += back.len() as u64;
-    counters.downloaded.fetch_add(back.len() as u64, Ordering::Relaxed);
+    counters
+        .downloaded
+        .fetch_add(back.len() as u64, Ordering::Relaxed);
     back.clear();
     *buf = back;
     Ok(())
 }
 
-fn start_event(ctx: &Context, file: &FileSpec, url: &str, part: &Path, total: Option<u64>, resumed: u64) -> Progress {
+fn start_event(
+    ctx: &Context,
+    file: &FileSpec,
+    url: &str,
+    part: &Path,
+    total: Option<u64>,
+    resumed: u64,
+) -> Progress {
     let filename = file.output.display().to_string();
     let tmpfilename = part.display().to_string();
     ctx.events.send(Event::Start {
@@ -726,7 +845,10 @@ async fn finish(
             .await
             .expect("checksum does not panic")
             .map_err(|e| match e {
-                Error::Integrity { detail, .. } => Error::Integrity { path: file.output.clone(), detail },
+                Error::Integrity { detail, .. } => Error::Integrity {
+                    path: file.output.clone(),
+                    detail,
+                },
                 other => other,
             })?;
     }

@@ -35,7 +35,11 @@ pub enum Error {
 
     /// The body ended before the promised length.
     #[error("{url}: connection closed after {got} of {expected} bytes")]
-    Truncated { url: String, got: u64, expected: u64 },
+    Truncated {
+        url: String,
+        got: u64,
+        expected: u64,
+    },
 
     /// The connection delivered nothing for longer than `--timeout`.
     #[error("{url}: no data for {}s (stalled connection)", .after.as_secs_f64())]
@@ -188,9 +192,10 @@ fn transport_is_transient(err: &reqwest::Error) -> bool {
         }
         if let Some(io) = c.downcast_ref::<io::Error>() {
             if let Some(inner) = io.get_ref() {
-                if inner.downcast_ref::<rustls::Error>().is_some_and(|t| {
-                    matches!(t, rustls::Error::InvalidCertificate(_))
-                }) {
+                if inner
+                    .downcast_ref::<rustls::Error>()
+                    .is_some_and(|t| matches!(t, rustls::Error::InvalidCertificate(_)))
+                {
                     return false;
                 }
             }
@@ -241,6 +246,9 @@ mod tests {
 
     #[test]
     fn messages_name_the_url() {
-        assert_eq!(status(404).to_string(), "u: server answered HTTP 404 (Not Found)");
+        assert_eq!(
+            status(404).to_string(),
+            "u: server answered HTTP 404 (Not Found)"
+        );
     }
 }

@@ -87,7 +87,8 @@ pub fn client(opts: &HttpOptions) -> Result<Client, Error> {
     match opts.proxy.as_deref() {
         Some("") => b = b.no_proxy(),
         Some(p) => {
-            let proxy = reqwest::Proxy::all(p).map_err(|e| usage(&format!("bad --proxy {p:?}"), &e))?;
+            let proxy =
+                reqwest::Proxy::all(p).map_err(|e| usage(&format!("bad --proxy {p:?}"), &e))?;
             b = b.proxy(proxy);
         }
         None => {}
@@ -124,7 +125,11 @@ pub struct Validators {
 impl Validators {
     /// Reads `ETag` and `Last-Modified` from a reply.
     pub fn from_headers(h: &HeaderMap) -> Validators {
-        let get = |name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
+        let get = |name| {
+            h.get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
         Validators {
             etag: get(header::ETAG),
             last_modified: get(header::LAST_MODIFIED),
@@ -184,7 +189,9 @@ pub async fn get(
     let mut current = url.clone();
     for _ in 0..=MAX_REDIRECTS {
         let same_origin = current.origin() == url.origin();
-        let mut req = client.get(current.clone()).headers(request_headers(opts, same_origin));
+        let mut req = client
+            .get(current.clone())
+            .headers(request_headers(opts, same_origin));
         if let Some(r) = range {
             req = req.header(header::RANGE, range_header(r.start, r.end));
             if let Some(v) = r.if_range {
@@ -225,10 +232,12 @@ fn redirect_target(from: &Url, resp: &Response) -> Result<Url, Error> {
         url: from.to_string(),
         detail,
     };
-    let location = resp
-        .headers()
-        .get(header::LOCATION)
-        .ok_or_else(|| bad(format!("HTTP {} redirect without Location", resp.status().as_u16())))?;
+    let location = resp.headers().get(header::LOCATION).ok_or_else(|| {
+        bad(format!(
+            "HTTP {} redirect without Location",
+            resp.status().as_u16()
+        ))
+    })?;
     let location = location
         .to_str()
         .map_err(|_| bad("redirect Location is not valid text".into()))?;
@@ -248,11 +257,18 @@ fn request_headers(opts: &HttpOptions, same_origin: bool) -> HeaderMap {
         header::USER_AGENT,
         HeaderValue::from_str(&opts.user_agent).unwrap_or(HeaderValue::from_static("fastdl")),
     );
-    if let Some(r) = opts.referer.as_deref().and_then(|r| HeaderValue::from_str(r).ok()) {
+    if let Some(r) = opts
+        .referer
+        .as_deref()
+        .and_then(|r| HeaderValue::from_str(r).ok())
+    {
         h.insert(header::REFERER, r);
     }
     // Ask for the bytes as stored: a compressed reply would make ranges meaningless.
-    h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    h.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
     for (name, value) in &opts.headers {
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -280,7 +296,9 @@ fn request_headers(opts: &HttpOptions, same_origin: bool) -> HeaderMap {
 /// characters (which could split the request).
 pub fn parse_header(arg: &str) -> Result<(String, String), Error> {
     let bad = |why: &str| Error::Usage(format!("bad header {arg:?}: {why}"));
-    let (name, value) = arg.split_once(':').ok_or_else(|| bad("expected \"Name: value\""))?;
+    let (name, value) = arg
+        .split_once(':')
+        .ok_or_else(|| bad("expected \"Name: value\""))?;
     let (name, value) = (name.trim(), value.trim());
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("invalid header name"))?;
     if value.chars().any(|c| c.is_control() && c != '\t') {
@@ -351,7 +369,11 @@ mod tests {
         assert_eq!(v(Some("\"a\""), Some("d")).if_range(), Some("\"a\""));
         assert_eq!(v(Some("W/\"a\""), Some("d")).if_range(), Some("d"));
         assert_eq!(v(Some("W/\"a\""), None).if_range(), None);
-        assert!(v(Some("\"a\""), None).difference(&v(Some("\"b\""), None)).is_some());
-        assert!(v(Some("\"a\""), None).difference(&v(None, Some("d"))).is_none());
+        assert!(v(Some("\"a\""), None)
+            .difference(&v(Some("\"b\""), None))
+            .is_some());
+        assert!(v(Some("\"a\""), None)
+            .difference(&v(None, Some("d")))
+            .is_none());
     }
 }

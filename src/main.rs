@@ -25,7 +25,10 @@ fn main() -> ExitCode {
         println!("fastdl {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fastdl: error: cannot start the async runtime: {e}");

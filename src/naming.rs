@@ -71,7 +71,11 @@ fn unquote(s: &str) -> String {
             let mut out = String::new();
             let mut chars = inner.chars();
             while let Some(c) = chars.next() {
-                out.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+                out.push(if c == '\\' {
+                    chars.next().unwrap_or('\\')
+                } else {
+                    c
+                });
             }
             out
         }
@@ -113,7 +117,13 @@ pub fn sanitize(name: &str) -> Option<String> {
     let cleaned: String = last
         .chars()
         .filter(|c| !c.is_control())
-        .map(|c| if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.').trim();
     if trimmed.is_empty() {
@@ -138,12 +148,23 @@ mod tests {
     fn names_come_from_disposition_then_url() {
         let u = url("http://h/dir/file%20name.iso?x=1");
         assert_eq!(file_name(None, &u), "file name.iso");
-        assert_eq!(file_name(Some("attachment; filename=\"a b.txt\""), &u), "a b.txt");
         assert_eq!(
-            file_name(Some("attachment; filename=\"fallback.txt\"; filename*=UTF-8''%E2%82%AC%20rates.txt"), &u),
+            file_name(Some("attachment; filename=\"a b.txt\""), &u),
+            "a b.txt"
+        );
+        assert_eq!(
+            file_name(
+                Some(
+                    "attachment; filename=\"fallback.txt\"; filename*=UTF-8''%E2%82%AC%20rates.txt"
+                ),
+                &u
+            ),
             "€ rates.txt"
         );
-        assert_eq!(file_name(Some("attachment; filename=\"semi;colon.txt\""), &u), "semi;colon.txt");
+        assert_eq!(
+            file_name(Some("attachment; filename=\"semi;colon.txt\""), &u),
+            "semi;colon.txt"
+        );
         assert_eq!(file_name(None, &url("http://h/")), "download");
         assert_eq!(file_name(None, &url("http://h/a/b/")), "b");
     }

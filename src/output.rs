@@ -56,7 +56,9 @@ impl PartFile {
         let file = Arc::clone(&self.file);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let res = file.write_all_at(&buf, offset).map_err(|e| Error::io(&path, e));
+            let res = file
+                .write_all_at(&buf, offset)
+                .map_err(|e| Error::io(&path, e));
             (buf, res)
         })
         .await
@@ -67,14 +69,18 @@ impl PartFile {
     pub fn reset(&self, size: Option<u64>) -> Result<(), Error> {
         self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
         if let Some(size) = size {
-            self.file.set_len(size).map_err(|e| Error::io(&self.path, e))?;
+            self.file
+                .set_len(size)
+                .map_err(|e| Error::io(&self.path, e))?;
         }
         Ok(())
     }
 
     /// Sets the final length (streams of unknown size).
     pub fn set_len(&self, size: u64) -> Result<(), Error> {
-        self.file.set_len(size).map_err(|e| Error::io(&self.path, e))
+        self.file
+            .set_len(size)
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// Flushes written data to the disk. Resume state is written only after this returns.
@@ -88,7 +94,11 @@ impl PartFile {
 
     /// The file's current length on disk.
     pub fn len(&self) -> Result<u64, Error> {
-        Ok(self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len())
+        Ok(self
+            .file
+            .metadata()
+            .map_err(|e| Error::io(&self.path, e))?
+            .len())
     }
 
     /// True when the file is empty.

@@ -165,7 +165,12 @@ pub fn spawn_sampler(
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            events.send(Event::Progress(sample(&counters, &base, start, &mut window)));
+            events.send(Event::Progress(sample(
+                &counters,
+                &base,
+                start,
+                &mut window,
+            )));
         }
     })
 }
@@ -327,7 +332,11 @@ impl Renderer {
                     Level::Warning => !self.opts.quiet,
                 };
                 if show {
-                    let prefix = if level == Level::Warning { "warning: " } else { "" };
+                    let prefix = if level == Level::Warning {
+                        "warning: "
+                    } else {
+                        ""
+                    };
                     self.println(&format!("fastdl: {prefix}{message}"));
                 }
             }
@@ -385,13 +394,23 @@ fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
-    let tail: String = s.chars().rev().take(max - 1).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(max - 1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("…{tail}")
 }
 
 /// `[download]  42.3% of 256.00MiB at 12.40MiB/s ETA 00:13`, yt-dlp's shape.
 pub fn progress_line(p: &Progress) -> String {
-    let speed = p.speed.map(|s| format!("{}/s", human_bytes(s as u64))).unwrap_or("Unknown B/s".into());
+    let speed = p
+        .speed
+        .map(|s| format!("{}/s", human_bytes(s as u64)))
+        .unwrap_or("Unknown B/s".into());
     let eta = p.eta.map(clock).unwrap_or("Unknown".into());
     match p.total_bytes {
         Some(t) if t > 0 => format!(
@@ -447,7 +466,10 @@ mod tests {
             tmpfilename: "f.part".into(),
             connections: 8,
         };
-        assert_eq!(progress_line(&p), "[download]  42.3% of 256.00MiB at 12.40MiB/s ETA 00:13");
+        assert_eq!(
+            progress_line(&p),
+            "[download]  42.3% of 256.00MiB at 12.40MiB/s ETA 00:13"
+        );
     }
 
     #[test]
@@ -467,7 +489,15 @@ mod tests {
         });
         let v: serde_json::Value = serde_json::to_value(&p).unwrap();
         assert_eq!(v["event"], "progress");
-        for key in ["downloaded_bytes", "total_bytes", "speed", "eta", "elapsed", "filename", "tmpfilename"] {
+        for key in [
+            "downloaded_bytes",
+            "total_bytes",
+            "speed",
+            "eta",
+            "elapsed",
+            "filename",
+            "tmpfilename",
+        ] {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert!(v["total_bytes"].is_null());

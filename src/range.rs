@@ -208,16 +208,21 @@ mod tests {
 
     #[test]
     fn content_range_parsing() {
-        let b = |s, e, t| Some(ContentRange::Bytes {
-            range: ByteRange::new(s, e),
-            total: t,
-        });
+        let b = |s, e, t| {
+            Some(ContentRange::Bytes {
+                range: ByteRange::new(s, e),
+                total: t,
+            })
+        };
         let cases = [
             ("bytes 0-99/1000", b(0, 100, Some(1000))),
             ("bytes 10-10/11", b(10, 11, Some(11))),
             ("bytes 0-99/*", b(0, 100, None)),
             ("bytes  0-99/1000", b(0, 100, Some(1000))),
-            ("bytes */1000", Some(ContentRange::Unsatisfied { total: 1000 })),
+            (
+                "bytes */1000",
+                Some(ContentRange::Unsatisfied { total: 1000 }),
+            ),
             ("bytes 0-1000/1000", None),
             ("bytes 5-4/1000", None),
             ("bytes -1-5/10", None),
@@ -237,7 +242,13 @@ mod tests {
         type Case<'a> = (Option<&'a str>, u64, Option<u64>, Option<u64>, Option<u64>);
         let cases: [Case; 10] = [
             (Some("bytes 0-999/1000"), 0, None, None, Some(1000)),
-            (Some("bytes 0-99/1000"), 0, Some(100), Some(1000), Some(1000)),
+            (
+                Some("bytes 0-99/1000"),
+                0,
+                Some(100),
+                Some(1000),
+                Some(1000),
+            ),
             (Some("bytes 100-199/1000"), 100, Some(200), None, Some(1000)),
             // Server answers a different range than asked: never accepted.
             (Some("bytes 0-99/1000"), 100, Some(200), None, None),
@@ -249,11 +260,20 @@ mod tests {
             (Some("bytes 0-99/*"), 0, Some(100), None, None),
             (None, 0, Some(100), None, None),
             // Asking past the end of a shorter file is answered up to its end.
-            (Some("bytes 900-999/1000"), 900, Some(2000), None, Some(1000)),
+            (
+                Some("bytes 900-999/1000"),
+                900,
+                Some(2000),
+                None,
+                Some(1000),
+            ),
         ];
         for (header, start, end, known, want) in cases {
             let got = check_content_range(header, start, end, known).ok();
-            assert_eq!(got, want, "{header:?} for {start}..{end:?} (known {known:?})");
+            assert_eq!(
+                got, want,
+                "{header:?} for {start}..{end:?} (known {known:?})"
+            );
         }
     }
 
@@ -262,11 +282,14 @@ mod tests {
         let mut s = RangeSet::new();
         s.insert(ByteRange::new(10, 20));
         s.insert(ByteRange::new(30, 40));
-        assert_eq!(s.gaps(50), vec![
-            ByteRange::new(0, 10),
-            ByteRange::new(20, 30),
-            ByteRange::new(40, 50)
-        ]);
+        assert_eq!(
+            s.gaps(50),
+            vec![
+                ByteRange::new(0, 10),
+                ByteRange::new(20, 30),
+                ByteRange::new(40, 50)
+            ]
+        );
         s.insert(ByteRange::new(20, 30)); // adjacent on both sides
         assert_eq!(s.ranges(), &[ByteRange::new(10, 40)]);
         s.insert(ByteRange::new(0, 5));

@@ -33,7 +33,8 @@ impl RateLimiter {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
             let (tokens, last) = &mut *s;
-            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+            *tokens =
+                (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
             *last = now;
             *tokens -= n as f64;
             if *tokens < 0.0 {

@@ -126,7 +126,10 @@ mod tests {
         }
         assert_eq!(b.next_delay(&transient()), None, "budget of 6 is spent");
         b.reset();
-        assert!(b.next_delay(&transient()).is_some(), "reset restores the budget");
+        assert!(
+            b.next_delay(&transient()).is_some(),
+            "reset restores the budget"
+        );
     }
 
     #[test]
@@ -171,7 +174,10 @@ mod tests {
     #[test]
     fn retry_after_parses_seconds_and_dates() {
         let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:40 GMT", now),
             Some(Duration::from_secs(3))

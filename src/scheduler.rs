@@ -17,14 +17,14 @@
 //! range some connection was given. The scheduler does no I/O.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::range::{ByteRange, RangeSet};
 
 /// A connection slower than this fraction of the median of its peers is replaced.
 const SLOW_FRACTION: f64 = 0.3;
 /// How long a connection may run before its speed is judged.
-const GRACE: Duration = Duration::from_millis(1500);
+const GRACE: Duration = Duration::from_millis(500);
 /// A race only starts when the holder needs at least this long to finish alone.
 const RACE_MIN_REMAINING: Duration = Duration::from_millis(500);
 
@@ -34,6 +34,18 @@ pub struct Claim {
     pub slot: usize,
     pub start: u64,
     pub end: u64,
+    pub how: How,
+}
+
+/// How a claim came about, for the verbose log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    /// Bytes nobody was fetching.
+    Hole,
+    /// The upper part of another connection's range.
+    Stolen,
+    /// The same bytes as a slow connection; the first to arrive wins.
+    Race,
 }
 
 /// What a connection should do next.
@@ -66,7 +78,6 @@ struct Slot {
     holders: u32,
     /// Latest measured speed of the holder, bytes per second (0 = not measured yet).
     speed: f64,
-    created: Instant,
 }
 
 impl Slot {
@@ -76,7 +87,11 @@ impl Slot {
 
     /// Seconds this slot still needs at its holder's speed (`fallback` when unmeasured).
     fn eta(&self, fallback: f64) -> f64 {
-        let speed = if self.speed > 0.0 { self.speed } else { fallback };
+        let speed = if self.speed > 0.0 {
+            self.speed
+        } else {
+            fallback
+        };
         if speed > 0.0 {
             self.remaining() as f64 / speed
         } else {
@@ -97,6 +112,9 @@ struct State {
     workers: usize,
     /// False once the server has broken a range request: no new splits.
     splittable: bool,
+    /// Speeds of recently finished slots. At the end of a download the few slots still running
+    /// may all be slow; without this memory they would look typical and never be raced.
+    recent: std::collections::VecDeque<f64>,
 }
 
 /// The shared plan for one file. See the module docs.
@@ -106,6 +124,9 @@ pub struct Scheduler {
     min_split: u64,
     state: Mutex<State>,
     changed: tokio::sync::Notify,
+    /// Notified when the last byte is written, so stragglers (a race's loser, a connection
+    /// between two chunks) need not be waited for.
+    finished: tokio::sync::Notify,
 }
 
 impl Scheduler {
@@ -121,8 +142,10 @@ impl Scheduler {
                 allowed: connections.max(1),
                 workers: 0,
                 splittable: true,
+                recent: Default::default(),
             }),
             changed: tokio::sync::Notify::new(),
+            finished: tokio::sync::Notify::new(),
         }
     }
 
@@ -204,7 +227,7 @@ impl Scheduler {
         }
         if !s.holes.is_empty() {
             let hole = s.holes.remove(0);
-            return Next::Work(new_slot(&mut s, hole));
+            return Next::Work(new_slot(&mut s, hole, How::Hole));
         }
         if s.slots.iter().all(Option::is_none) {
             s.workers -= 1;
@@ -213,7 +236,7 @@ impl Scheduler {
         if !s.splittable {
             return Next::Wait;
         }
-        let median = median_speed(&s);
+        let median = typical_speed(&s, None);
         if let Some(claim) = self.steal(&mut s, median) {
             return Next::Work(claim);
         }
@@ -239,11 +262,12 @@ impl Scheduler {
         } else {
             0.5
         };
-        let take = ((remaining as f64 * share) as u64).clamp(self.min_split, remaining - self.min_split);
+        let take =
+            ((remaining as f64 * share) as u64).clamp(self.min_split, remaining - self.min_split);
         let mid = victim.end - take;
         let stolen = ByteRange::new(mid, victim.end);
         victim.end = mid;
-        Some(new_slot(s, stolen))
+        Some(new_slot(s, stolen, How::Stolen))
     }
 
     /// Offers `len` bytes that a connection of `claim` received at offset `from`. Returns the
@@ -259,7 +283,11 @@ impl Scheduler {
         let to = from + len;
         // Invariant: a holder is never ahead of its slot (it started at `pos` and only commits
         // advance either). So the offered bytes start at or before `pos`: no gap is possible.
-        debug_assert!(from <= slot.pos, "commit at {from} beyond slot pos {}", slot.pos);
+        debug_assert!(
+            from <= slot.pos,
+            "commit at {from} beyond slot pos {}",
+            slot.pos
+        );
         let start = from.max(slot.pos);
         let end = to.min(slot.end);
         let write = (end > start).then(|| ByteRange::new(start, end));
@@ -274,7 +302,27 @@ impl Scheduler {
 
     /// Records that `range` is now written to the file.
     pub fn written(&self, range: ByteRange) {
-        self.lock().done.insert(range);
+        let mut s = self.lock();
+        s.done.insert(range);
+        if s.done.covers(self.size) {
+            self.finished.notify_one();
+        }
+    }
+
+    /// Resolves once every byte is written (immediately if that already happened).
+    pub async fn wait_finished(&self) {
+        if !self.complete() {
+            self.finished.notified().await;
+        }
+    }
+
+    /// True when nothing is left to do for `claim`'s slot: stop reading its reply.
+    pub fn is_over(&self, claim: &Claim, at: u64) -> bool {
+        match self.lock().slots[claim.slot].as_ref() {
+            // Past the (possibly lowered) end, or behind a racing peer by more than it holds.
+            Some(slot) => at >= slot.end || slot.pos >= slot.end,
+            None => true,
+        }
     }
 
     /// Records the holder's measured speed, for stealing and slow-connection decisions.
@@ -284,49 +332,43 @@ impl Scheduler {
         }
     }
 
-    /// True when this connection is far slower than its peers and should give its range back to
-    /// be fetched on a fresh connection.
-    pub fn should_yield(&self, claim: &Claim, speed: f64, running_for: Duration) -> bool {
+    /// When this connection is far slower than its peers and should give its range back to be
+    /// fetched on a fresh connection, returns how many times slower it is.
+    pub fn should_yield(&self, claim: &Claim, speed: f64, running_for: Duration) -> Option<f64> {
         if running_for < GRACE {
-            return false;
+            return None;
         }
         let s = self.lock();
-        let Some(slot) = s.slots[claim.slot].as_ref() else {
-            return false;
-        };
+        let slot = s.slots[claim.slot].as_ref()?;
         if !s.splittable || slot.holders > 1 || slot.remaining() < self.min_split {
-            return false;
+            return None;
         }
-        let mut peers: Vec<f64> = s
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != claim.slot)
-            .filter_map(|(_, p)| p.as_ref())
-            .filter(|p| p.speed > 0.0)
-            .map(|p| p.speed)
-            .collect();
-        if peers.len() < 2 {
-            return false;
-        }
-        peers.sort_by(f64::total_cmp);
-        let median = peers[peers.len() / 2];
+        let median = typical_speed(&s, Some(claim.slot));
         // Only worth it if the rest would take this connection noticeably long.
-        speed < SLOW_FRACTION * median && slot.remaining() as f64 / speed.max(1.0) > 1.0
+        let worth = slot.remaining() as f64 / speed.max(1.0) > 1.0;
+        (median > 0.0 && speed < SLOW_FRACTION * median && worth).then(|| median / speed.max(1.0))
     }
 
     /// Gives a claim back. If nobody else holds its slot, the unfetched rest becomes a hole.
     pub fn release(&self, claim: &Claim) {
         let mut s = self.lock();
-        if let Some(slot) = s.slots[claim.slot].as_mut() {
-            slot.holders -= 1;
-            if slot.holders == 0 {
-                let rest = ByteRange::new(slot.pos, slot.end.max(slot.pos));
-                s.slots[claim.slot] = None;
-                if !rest.is_empty() {
-                    let at = s.holes.partition_point(|h| h.start < rest.start);
-                    s.holes.insert(at, rest);
+        let Some(slot) = s.slots[claim.slot].as_mut() else {
+            return;
+        };
+        slot.holders -= 1;
+        if slot.holders == 0 {
+            let rest = ByteRange::new(slot.pos, slot.end.max(slot.pos));
+            let speed = slot.speed;
+            s.slots[claim.slot] = None;
+            if speed > 0.0 {
+                if s.recent.len() == 32 {
+                    s.recent.pop_front();
                 }
+                s.recent.push_back(speed);
+            }
+            if !rest.is_empty() {
+                let at = s.holes.partition_point(|h| h.start < rest.start);
+                s.holes.insert(at, rest);
             }
         }
         drop(s);
@@ -350,13 +392,12 @@ impl Scheduler {
     }
 }
 
-fn new_slot(s: &mut State, r: ByteRange) -> Claim {
+fn new_slot(s: &mut State, r: ByteRange, how: How) -> Claim {
     let slot = Slot {
         pos: r.start,
         end: r.end,
         holders: 1,
         speed: 0.0,
-        created: Instant::now(),
     };
     let id = match s.slots.iter().position(Option::is_none) {
         Some(i) => {
@@ -372,18 +413,25 @@ fn new_slot(s: &mut State, r: ByteRange) -> Claim {
         slot: id,
         start: r.start,
         end: r.end,
+        how,
     }
 }
 
-fn median_speed(s: &State) -> f64 {
-    let mut speeds: Vec<f64> = s
+/// The median speed of the running slots (except `exclude`) and the recently finished ones;
+/// 0 when fewer than two are known, since one connection is no reference.
+fn typical_speed(s: &State, exclude: Option<usize>) -> f64 {
+    let running = s
         .slots
         .iter()
-        .flatten()
-        .map(|p| p.speed)
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != exclude)
+        .filter_map(|(_, p)| p.as_ref())
+        .map(|p| p.speed);
+    let mut speeds: Vec<f64> = running
+        .chain(s.recent.iter().copied())
         .filter(|&v| v > 0.0)
         .collect();
-    if speeds.is_empty() {
+    if speeds.len() < 2 {
         return 0.0;
     }
     speeds.sort_by(f64::total_cmp);
@@ -401,8 +449,8 @@ fn race(s: &mut State, median: f64) -> Option<Claim> {
         .iter_mut()
         .enumerate()
         .filter_map(|(i, slot)| slot.as_mut().map(|slot| (i, slot)))
-        .filter(|(_, slot)| slot.holders == 1 && slot.remaining() > 0)
-        .filter(|(_, slot)| slot.created.elapsed() > Duration::from_millis(300))
+        // Only measured slots: an unmeasured one may be perfectly fast.
+        .filter(|(_, slot)| slot.holders == 1 && slot.remaining() > 0 && slot.speed > 0.0)
         .max_by(|a, b| a.1.eta(median).total_cmp(&b.1.eta(median)))?;
     let eta = slot.eta(median);
     let fresh = slot.remaining() as f64 / median;
@@ -414,6 +462,7 @@ fn race(s: &mut State, median: f64) -> Option<Claim> {
         slot: id,
         start: slot.pos,
         end: slot.end,
+        how: How::Race,
     })
 }
 
@@ -442,7 +491,10 @@ mod tests {
         let first = claims[0];
         let c = s.commit(&first, 0, 2 * MIB);
         assert_eq!(c.write, Some(ByteRange::new(0, MIB)));
-        assert!(!c.more, "the first connection's range was stolen down to 1 MiB");
+        assert!(
+            !c.more,
+            "the first connection's range was stolen down to 1 MiB"
+        );
     }
 
     #[test]
@@ -506,20 +558,17 @@ mod tests {
         {
             let mut st = s.lock();
             st.slots[0].as_mut().unwrap().speed = 100_000.0;
-            st.slots[0].as_mut().unwrap().created -= Duration::from_secs(1);
             st.slots.push(Some(Slot {
                 pos: 0,
                 end: 0,
                 holders: 1,
                 speed: 10.0 * MIB as f64,
-                created: Instant::now(),
             }));
             st.slots.push(Some(Slot {
                 pos: 0,
                 end: 0,
                 holders: 1,
                 speed: 10.0 * MIB as f64,
-                created: Instant::now(),
             }));
         }
         let racer = work(s.next());

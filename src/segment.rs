@@ -18,12 +18,12 @@ use crate::http::{self, Ranged, Validators};
 use crate::progress::Level;
 use crate::range::{check_content_range, ByteRange};
 use crate::retry::Backoff;
-use crate::scheduler::{Claim, Next};
+use crate::scheduler::{Claim, How, Next};
 
 /// Bytes gathered before one positional write. 16 connections hold 4 MiB of buffers at most.
 const WRITE_BUF: usize = 256 * 1024;
 /// How often a connection measures its speed and asks whether it should give way.
-const SPEED_PERIOD: Duration = Duration::from_millis(250);
+const SPEED_PERIOD: Duration = Duration::from_millis(100);
 /// How many times one connection may replace itself for being slow.
 const MAX_REPLACEMENTS: u32 = 3;
 /// Retries of a 403 on the last connection. The server served this file moments ago, so a 403
@@ -63,12 +63,21 @@ async fn work(t: &Transfer, mut first: Option<(Claim, Response)>) -> Result<(), 
                 Next::Done => return Ok(()),
             },
         };
+        if claim.how != How::Hole {
+            t.log(
+                Level::Debug,
+                format!("{:?} bytes {}-{}", claim.how, claim.start, claim.end - 1).to_lowercase(),
+            );
+        }
         let outcome = fetch(t, &claim, reply, &mut replacements).await;
         t.sched.release(&claim);
         match outcome {
             Ok(()) => {}
             Err(Stop::Shed(e)) => {
-                t.log(Level::Warning, format!("{e}; continuing with fewer connections"));
+                t.log(
+                    Level::Warning,
+                    format!("{e}; continuing with fewer connections"),
+                );
                 return Ok(());
             }
             Err(Stop::Fail(e)) => return Err(e),
@@ -80,8 +89,8 @@ async fn work(t: &Transfer, mut first: Option<(Claim, Response)>) -> Result<(), 
 enum ReadEnd {
     /// Nothing more to read for this claim (end reached, shortened by a steal, or race lost).
     Done,
-    /// This connection is much slower than its peers: give the rest back.
-    Yield,
+    /// This connection is this many times slower than its peers: give the rest back.
+    Yield(f64),
 }
 
 /// Fetches a claim, retrying from the slot's current position after transient failures.
@@ -107,9 +116,15 @@ async fn fetch(
         };
         let (err, progressed) = match result {
             Ok(ReadEnd::Done) => return Ok(()),
-            Ok(ReadEnd::Yield) => {
+            Ok(ReadEnd::Yield(factor)) => {
                 *replacements += 1;
-                t.log(Level::Debug, format!("slow connection at byte {from}: replacing it"));
+                let at = t.sched.position(claim).map_or(end, |r| r.start);
+                t.log(
+                    Level::Debug,
+                    format!(
+                        "connection {factor:.1}x slower than its peers at byte {at}: replacing it"
+                    ),
+                );
                 return Ok(());
             }
             Err(e) => e,
@@ -126,7 +141,10 @@ async fn fetch(
                 });
             }
             // A server refusing an *extra* connection is a limit, not a failure.
-            Error::Status { status: 403 | 429 | 503, .. } if t.sched.shed() => {
+            Error::Status {
+                status: 403 | 429 | 503,
+                ..
+            } if t.sched.shed() => {
                 return Err(Stop::Shed(err));
             }
             _ => {}
@@ -173,7 +191,10 @@ async fn request(t: &Transfer, from: u64, end: u64) -> Result<Response, Error> {
 /// The checks of the module docs, in order of how much they say about the server.
 fn check_reply(t: &Transfer, resp: &Response, from: u64, end: u64) -> Result<(), Error> {
     let url = t.url.to_string();
-    if let Some(detail) = t.validators.difference(&Validators::from_headers(resp.headers())) {
+    if let Some(detail) = t
+        .validators
+        .difference(&Validators::from_headers(resp.headers()))
+    {
         return Err(Error::Changed { url, detail });
     }
     let violation = |detail: String| Error::RangeViolation {
@@ -182,7 +203,10 @@ fn check_reply(t: &Transfer, resp: &Response, from: u64, end: u64) -> Result<(),
     };
     match resp.status() {
         StatusCode::PARTIAL_CONTENT => {
-            let cr = resp.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+            let cr = resp
+                .headers()
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok());
             check_content_range(cr, from, Some(end), Some(t.size)).map_err(violation)?;
             let want = end.min(t.size) - from;
             match resp.content_length() {
@@ -202,9 +226,14 @@ fn check_reply(t: &Transfer, resp: &Response, from: u64, end: u64) -> Result<(),
                 Err(violation("server ignored Range (HTTP 200)".into()))
             }
             // Same validators, so If-Range would have matched: the server ignores Range.
-            _ => Err(violation("server ignored Range (HTTP 200, same validators)".into())),
+            _ => Err(violation(
+                "server ignored Range (HTTP 200, same validators)".into(),
+            )),
         },
-        other => Err(violation(format!("unexpected HTTP {} to a range request", other.as_u16()))),
+        other => Err(violation(format!(
+            "unexpected HTTP {} to a range request",
+            other.as_u16()
+        ))),
     }
 }
 
@@ -231,7 +260,9 @@ async fn read(
         let chunk = match chunk {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
-                let more = flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
+                let more = flush(t, claim, &mut buf, &mut at)
+                    .await
+                    .map_err(|e| (e, wrote))?;
                 if !more {
                     return Ok(ReadEnd::Done);
                 }
@@ -245,17 +276,29 @@ async fn read(
             Err(e) => {
                 // The bytes received before the failure are good: keep them.
                 let kept = !buf.is_empty();
-                flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
+                flush(t, claim, &mut buf, &mut at)
+                    .await
+                    .map_err(|e| (e, wrote))?;
                 return Err((e, wrote || kept));
             }
         };
         if let Some(limiter) = &t.limiter {
             limiter.take(chunk.len()).await;
         }
+        // A steal may have lowered our end, or a racing peer finished the slot: stop at once
+        // rather than at the next flush.
+        if t.sched.is_over(claim, at + buf.len() as u64) {
+            flush(t, claim, &mut buf, &mut at)
+                .await
+                .map_err(|e| (e, wrote))?;
+            return Ok(ReadEnd::Done);
+        }
         bytes_since += chunk.len() as u64;
         buf.extend_from_slice(&chunk);
         if buf.len() >= WRITE_BUF {
-            let more = flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
+            let more = flush(t, claim, &mut buf, &mut at)
+                .await
+                .map_err(|e| (e, wrote))?;
             wrote = true;
             if !more {
                 return Ok(ReadEnd::Done);
@@ -264,19 +307,31 @@ async fn read(
         let dt = last.elapsed();
         if dt >= SPEED_PERIOD {
             let now = bytes_since as f64 / dt.as_secs_f64();
-            speed = if speed == 0.0 { now } else { 0.5 * speed + 0.5 * now };
+            speed = if speed == 0.0 {
+                now
+            } else {
+                0.5 * speed + 0.5 * now
+            };
             (last, bytes_since) = (Instant::now(), 0);
             t.sched.report_speed(claim, speed);
-            if may_yield && t.sched.should_yield(claim, speed, started.elapsed()) {
-                flush(t, claim, &mut buf, &mut at).await.map_err(|e| (e, wrote))?;
-                return Ok(ReadEnd::Yield);
+            let slower = t.sched.should_yield(claim, speed, started.elapsed());
+            if let Some(factor) = slower.filter(|_| may_yield) {
+                flush(t, claim, &mut buf, &mut at)
+                    .await
+                    .map_err(|e| (e, wrote))?;
+                return Ok(ReadEnd::Yield(factor));
             }
         }
     }
 }
 
 /// Writes the part of `buf` this connection owns; false when it should stop reading.
-async fn flush(t: &Transfer, claim: &Claim, buf: &mut Vec<u8>, at: &mut u64) -> Result<bool, Error> {
+async fn flush(
+    t: &Transfer,
+    claim: &Claim,
+    buf: &mut Vec<u8>,
+    at: &mut u64,
+) -> Result<bool, Error> {
     if buf.is_empty() {
         return Ok(t.sched.position(claim).is_some());
     }

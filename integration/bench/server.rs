@@ -1,1 +1,102 @@
-fn main(){}
+//! The benchmark's server: the e2e test server with its shaping switched on. Serves generated
+//! files from memory, caps each TCP connection's rate (held across keep-alive requests), delays
+//! every new connection and every reply by a fixed latency (this kernel has no netem), and can
+//! make every n-th connection slow.
+//!
+//! ```text
+//! bench-server --listen 127.0.0.1:0 --file /big.bin=128M --rate 4M --latency 40ms --slow-every 4 --slow-divisor 8
+//! ```
+//! Prints `listening on ADDR` once ready, then serves until killed.
+
+#[path = "../../tests/e2e/server.rs"]
+mod server;
+
+use std::time::Duration;
+
+use fastdl::cli::{parse_duration, parse_size};
+use server::{payload, Resource, Server, Shaping};
+
+fn main() {
+    let mut listen = "127.0.0.1:0".to_string();
+    let mut files: Vec<(String, u64)> = Vec::new();
+    let mut shaping = Shaping::default();
+    let mut slow: Option<(u64, u64)> = None;
+    let mut args = std::env::args().skip(1);
+    let die = |msg: String| -> ! {
+        eprintln!("bench-server: {msg}");
+        std::process::exit(2)
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| die(format!("{flag} needs a value")))
+        };
+        let ok = |r: Result<u64, fastdl::Error>| r.unwrap_or_else(|e| die(e.to_string()));
+        match flag.as_str() {
+            "--listen" => listen = value(),
+            "--file" => {
+                let v = value();
+                let (path, size) = v
+                    .split_once('=')
+                    .unwrap_or_else(|| die(format!("--file {v}: want PATH=SIZE")));
+                files.push((path.to_string(), ok(parse_size(size, "--file"))));
+            }
+            // Many small files: --files PREFIX=COUNTxSIZE serves PREFIX0..PREFIX{COUNT-1}.
+            "--files" => {
+                let v = value();
+                let (prefix, spec) = v
+                    .split_once('=')
+                    .unwrap_or_else(|| die(format!("--files {v}: want PREFIX=COUNTxSIZE")));
+                let (count, size) = spec
+                    .split_once('x')
+                    .unwrap_or_else(|| die(format!("--files {v}: want COUNTxSIZE")));
+                let count: u64 = count
+                    .parse()
+                    .unwrap_or_else(|_| die(format!("--files {v}: bad count")));
+                let size = ok(parse_size(size, "--files"));
+                files.extend((0..count).map(|i| (format!("{prefix}{i}"), size)));
+            }
+            "--rate" => shaping.rate_per_connection = Some(ok(parse_size(&value(), "--rate"))),
+            "--latency" => {
+                shaping.latency =
+                    parse_duration(&value(), "--latency").unwrap_or_else(|e| die(e.to_string()))
+            }
+            "--slow-every" => {
+                slow = Some((
+                    value()
+                        .parse()
+                        .unwrap_or_else(|_| die("--slow-every: number".into())),
+                    slow.map_or(8, |s| s.1),
+                ))
+            }
+            "--slow-divisor" => {
+                let d = value()
+                    .parse()
+                    .unwrap_or_else(|_| die("--slow-divisor: number".into()));
+                slow = Some((slow.map_or(4, |s| s.0), d));
+            }
+            other => die(format!("unknown flag {other}")),
+        }
+    }
+    shaping.slow_every = slow;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let srv = Server::start_with(&listen, None).await;
+        srv.shape(shaping);
+        for (i, (path, size)) in files.iter().enumerate() {
+            srv.add(
+                path,
+                Resource::new(payload(*size as usize, 1000 + i as u64)),
+            );
+        }
+        println!("listening on {}", srv.addr);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+}

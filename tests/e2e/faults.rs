@@ -30,7 +30,12 @@ async fn reset_mid_body_resumes_from_the_last_byte() {
     let (srv, body, _) = one_fault(Fault::ResetAfter(600_000), &[]).await;
     let seen = srv.seen();
     assert_eq!(seen.len(), 2, "{seen:?}");
-    let retry_from: u64 = seen[1].range.as_deref().unwrap()["bytes=".len()..].split('-').next().unwrap().parse().unwrap();
+    let retry_from: u64 = seen[1].range.as_deref().unwrap()["bytes=".len()..]
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_from > 0, "retry starts where the reset cut, not at 0");
     assert!(seen[1].if_range.is_some(), "retries carry If-Range");
     assert!(srv.body_bytes() < body.len() as u64 + 600_000);
@@ -53,7 +58,10 @@ async fn retry_after_seconds_is_honoured() {
     let (srv, _, _) = one_fault(Fault::Status(503, Some("1".into())), &[]).await;
     let seen = srv.seen();
     let gap = seen[1].at - seen[0].at;
-    assert!(gap >= Duration::from_millis(950), "waited {gap:?}, server asked for 1s");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "waited {gap:?}, server asked for 1s"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,10 +79,19 @@ async fn server_errors_are_retried_with_backoff() {
     let srv = Server::start().await;
     let body = payload(100_000, 11);
     let mut res = Resource::new(body.clone());
-    res.faults = [Fault::Status(500, None), Fault::Status(502, None), Fault::Status(504, None)].into();
+    res.faults = [
+        Fault::Status(500, None),
+        Fault::Status(502, None),
+        Fault::Status(504, None),
+    ]
+    .into();
     srv.add("/f", res);
     let dir = TempDir::new();
-    let r = fastdl(&dir.0, &["--retry-delay", "10ms", "-o", "f", &srv.url("/f")]).await;
+    let r = fastdl(
+        &dir.0,
+        &["--retry-delay", "10ms", "-o", "f", &srv.url("/f")],
+    )
+    .await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     assert_eq!(srv.seen().len(), 4);
@@ -87,7 +104,19 @@ async fn retries_run_out() {
     res.faults = std::iter::repeat_n(Fault::Status(503, None), 10).collect();
     srv.add("/f", res);
     let dir = TempDir::new();
-    let r = fastdl(&dir.0, &["--retries", "2", "--retry-delay", "1ms", "-o", "f", &srv.url("/f")]).await;
+    let r = fastdl(
+        &dir.0,
+        &[
+            "--retries",
+            "2",
+            "--retry-delay",
+            "1ms",
+            "-o",
+            "f",
+            &srv.url("/f"),
+        ],
+    )
+    .await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(srv.seen().len(), 3, "first try + 2 retries");
     assert!(r.stderr.contains("HTTP 503"), "{}", r.stderr);
@@ -104,7 +133,11 @@ async fn not_found_fails_at_once_with_one_clear_line() {
     assert_eq!(srv.seen().len(), 1, "404 is not retried");
     let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("error")).collect();
     assert_eq!(errors.len(), 1, "{}", r.stderr);
-    assert!(errors[0].contains(&url) && errors[0].contains("404"), "{}", errors[0]);
+    assert!(
+        errors[0].contains(&url) && errors[0].contains("404"),
+        "{}",
+        errors[0]
+    );
     assert!(dir.files().is_empty(), "nothing written");
 }
 
@@ -121,7 +154,21 @@ async fn refused_extra_connections_lower_the_count() {
         .collect();
     srv.add("/f", res);
     let dir = TempDir::new();
-    let r = fastdl(&dir.0, &["-x", "8", "-k", "256K", "--retry-delay", "10ms", "-o", "f", &srv.url("/f")]).await;
+    let r = fastdl(
+        &dir.0,
+        &[
+            "-x",
+            "8",
+            "-k",
+            "256K",
+            "--retry-delay",
+            "10ms",
+            "-o",
+            "f",
+            &srv.url("/f"),
+        ],
+    )
+    .await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     assert!(r.stderr.contains("fewer connections"), "{}", r.stderr);
@@ -132,10 +179,32 @@ async fn resets_on_many_connections() {
     let srv = Server::start().await;
     let body = payload(6 * MIB, 14);
     let mut res = Resource::new(body.clone());
-    res.faults = (0..12).map(|i| if i % 2 == 1 { Fault::ResetAfter(200_000) } else { Fault::CloseAfter(150_000) }).collect();
+    res.faults = (0..12)
+        .map(|i| {
+            if i % 2 == 1 {
+                Fault::ResetAfter(200_000)
+            } else {
+                Fault::CloseAfter(150_000)
+            }
+        })
+        .collect();
     srv.add("/f", res);
     let dir = TempDir::new();
-    let r = fastdl(&dir.0, &["-x", "6", "-k", "256K", "--retry-delay", "10ms", "-o", "f", &srv.url("/f")]).await;
+    let r = fastdl(
+        &dir.0,
+        &[
+            "-x",
+            "6",
+            "-k",
+            "256K",
+            "--retry-delay",
+            "10ms",
+            "-o",
+            "f",
+            &srv.url("/f"),
+        ],
+    )
+    .await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
 }

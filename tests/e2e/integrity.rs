@@ -26,7 +26,10 @@ async fn server_digest_is_verified() {
     let body = payload(100_000, 31);
     let mut wrong = Resource::new(body.clone());
     // sha-256 of "abc", not of the body.
-    wrong.headers.push(("Repr-Digest".into(), "sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:".into()));
+    wrong.headers.push((
+        "Repr-Digest".into(),
+        "sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:".into(),
+    ));
     srv.add("/wrong", wrong);
     let dir = TempDir::new();
     let r = fastdl(&dir.0, &["-o", "w", &srv.url("/wrong")]).await;

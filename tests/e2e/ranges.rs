@@ -11,10 +11,26 @@ async fn splits_one_file_over_many_connections() {
     let body = payload(8 * MIB + 123, 1);
     srv.add("/big.bin", Resource::new(body.clone()));
     let dir = TempDir::new();
-    let r = fastdl(&dir.0, &["-x", "8", "-k", "256K", "-o", "out.bin", &srv.url("/big.bin")]).await;
+    let r = fastdl(
+        &dir.0,
+        &[
+            "-x",
+            "8",
+            "-k",
+            "256K",
+            "-o",
+            "out.bin",
+            &srv.url("/big.bin"),
+        ],
+    )
+    .await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("out.bin")), sha256(&body));
-    assert_eq!(dir.files(), vec!["out.bin"], "no .part or state left behind");
+    assert_eq!(
+        dir.files(),
+        vec!["out.bin"],
+        "no .part or state left behind"
+    );
     let seen = srv.seen();
     // No HEAD: the first request is an open-ended ranged GET that becomes the first segment.
     assert_eq!(seen[0].range.as_deref(), Some("bytes=0-"));
@@ -23,7 +39,11 @@ async fn splits_one_file_over_many_connections() {
     assert!(seen.iter().all(|s| s.status == 206));
     // The probe's open-ended stream is cut where others took over, so the file is not sent
     // twice. (A connection dropped after a steal still had up to a socket buffer in flight.)
-    assert!(srv.body_bytes() < body.len() as u64 * 2, "sent {}", srv.body_bytes());
+    assert!(
+        srv.body_bytes() < body.len() as u64 * 2,
+        "sent {}",
+        srv.body_bytes()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,10 +97,16 @@ async fn ignored_range_on_extra_connections_never_writes_wrong_bytes() {
     let body = payload(4 * MIB, 5);
     let mut res = Resource::new(body.clone());
     // The probe gets a proper 206; every later request gets the whole file as 200.
-    res.faults = std::iter::once(Fault::None).chain(std::iter::repeat_n(Fault::IgnoreRange, 50)).collect();
+    res.faults = std::iter::once(Fault::None)
+        .chain(std::iter::repeat_n(Fault::IgnoreRange, 50))
+        .collect();
     srv.add("/f", res);
     let dir = TempDir::new();
-    let r = fastdl(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).await;
+    let r = fastdl(
+        &dir.0,
+        &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")],
+    )
+    .await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     assert!(r.stderr.contains("ignored Range"), "{}", r.stderr);
@@ -91,10 +117,16 @@ async fn lying_content_range_never_writes_wrong_bytes() {
     let srv = Server::start().await;
     let body = payload(4 * MIB, 6);
     let mut res = Resource::new(body.clone());
-    res.faults = std::iter::once(Fault::None).chain(std::iter::repeat_n(Fault::ShiftRange(1000), 50)).collect();
+    res.faults = std::iter::once(Fault::None)
+        .chain(std::iter::repeat_n(Fault::ShiftRange(1000), 50))
+        .collect();
     srv.add("/f", res);
     let dir = TempDir::new();
-    let r = fastdl(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).await;
+    let r = fastdl(
+        &dir.0,
+        &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")],
+    )
+    .await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
 }

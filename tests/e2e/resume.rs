@@ -9,12 +9,26 @@ const MIB: usize = 1 << 20;
 
 /// Starts a throttled download and stops it mid-way with `signal`.
 async fn interrupted(srv: &Server, dir: &TempDir, signal: &str) -> i32 {
-    srv.shape(Shaping { rate_per_connection: Some(MIB as u64), ..Shaping::default() });
-    let mut child = command(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).spawn().unwrap();
+    srv.shape(Shaping {
+        rate_per_connection: Some(MIB as u64),
+        ..Shaping::default()
+    });
+    let mut child = command(
+        &dir.0,
+        &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")],
+    )
+    .spawn()
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(2300)).await;
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args([signal, &pid]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     srv.shape(Shaping::default());
     status.code().unwrap_or(-1)
 }
@@ -26,10 +40,15 @@ async fn kill_9_then_rerun_fetches_only_what_is_missing() {
     srv.add("/f", Resource::new(body.clone()));
     let dir = TempDir::new();
     interrupted(&srv, &dir, "-KILL").await;
-    let state = std::fs::read_to_string(dir.path("f.part.fastdl")).expect("state saved before the kill");
+    let state =
+        std::fs::read_to_string(dir.path("f.part.fastdl")).expect("state saved before the kill");
     let first_run = srv.body_bytes();
     let requests_before = srv.seen().len();
-    let r = fastdl(&dir.0, &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")]).await;
+    let r = fastdl(
+        &dir.0,
+        &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")],
+    )
+    .await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     let second_run = srv.body_bytes() - first_run;
@@ -53,7 +72,10 @@ async fn sigint_saves_state_and_exits_130() {
     let code = interrupted(&srv, &dir, "-INT").await;
     assert_eq!(code, 130);
     assert!(dir.path("f.part").exists() && dir.path("f.part.fastdl").exists());
-    assert!(!dir.path("f").exists(), "no final file from an interrupted run");
+    assert!(
+        !dir.path("f").exists(),
+        "no final file from an interrupted run"
+    );
     let sent = srv.body_bytes();
     assert_ok(&fastdl(&dir.0, &["-o", "f", &srv.url("/f")]).await);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
@@ -84,19 +106,31 @@ async fn file_changed_during_download_is_never_mixed() {
     // One connection stalls, so its retry is certain to ask after the change.
     res.faults = [Fault::None, Fault::None, Fault::StallAfter(MIB as u64)].into();
     srv.add("/f", res);
-    srv.shape(Shaping { rate_per_connection: Some(2 * MIB as u64), ..Shaping::default() });
+    srv.shape(Shaping {
+        rate_per_connection: Some(2 * MIB as u64),
+        ..Shaping::default()
+    });
     let dir = TempDir::new();
     let args = ["-x", "4", "-k", "256K", "--timeout", "1500ms", "-o", "f"];
     let url = srv.url("/f");
-    let child = command(&dir.0, &[&args[..], &[url.as_str()]].concat()).spawn().unwrap();
+    let child = command(&dir.0, &[&args[..], &[url.as_str()]].concat())
+        .spawn()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     let new = payload(8 * MIB, 25);
     srv.add("/f", Resource::new(new.clone()));
     srv.shape(Shaping::default());
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(sha256_file(&dir.path("f")), sha256(&new), "old and new bytes mixed");
+    assert_eq!(
+        sha256_file(&dir.path("f")),
+        sha256(&new),
+        "old and new bytes mixed"
+    );
     assert!(stderr.contains("changed"), "{stderr}");
 }
 

@@ -8,13 +8,20 @@ async fn server_names_cannot_escape_the_directory() {
     let srv = Server::start().await;
     let body = payload(1000, 40);
     let mut res = Resource::new(body.clone());
-    res.headers.push(("Content-Disposition".into(), "attachment; filename=\"../../escaped.bin\"".into()));
+    res.headers.push((
+        "Content-Disposition".into(),
+        "attachment; filename=\"../../escaped.bin\"".into(),
+    ));
     srv.add("/x", res);
     let dir = TempDir::new();
     std::fs::create_dir_all(dir.path("out")).unwrap();
     assert_ok(&fastdl(&dir.0, &["-d", "out", &srv.url("/x")]).await);
     assert_eq!(sha256_file(&dir.path("out/escaped.bin")), sha256(&body));
-    assert_eq!(dir.files(), vec!["out"], "nothing outside the output directory");
+    assert_eq!(
+        dir.files(),
+        vec!["out"],
+        "nothing outside the output directory"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,11 +46,30 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
     let b = Server::start().await;
     let body = payload(50_000, 42);
     b.add("/f", Resource::new(body.clone()));
-    a.add("/f", Resource { redirect: Some(b.url("/f")), ..Resource::default() });
-    a.add("/same", Resource { redirect: Some("/g".into()), ..Resource::default() });
+    a.add(
+        "/f",
+        Resource {
+            redirect: Some(b.url("/f")),
+            ..Resource::default()
+        },
+    );
+    a.add(
+        "/same",
+        Resource {
+            redirect: Some("/g".into()),
+            ..Resource::default()
+        },
+    );
     a.add("/g", Resource::new(body.clone()));
     let dir = TempDir::new();
-    let creds = ["-H", "Authorization: Bearer s3cret", "-H", "Cookie: sid=1", "-H", "X-Plain: yes"];
+    let creds = [
+        "-H",
+        "Authorization: Bearer s3cret",
+        "-H",
+        "Cookie: sid=1",
+        "-H",
+        "X-Plain: yes",
+    ];
     let mut args = creds.to_vec();
     let url = a.url("/f");
     args.extend(["-o", "f", &url]);
@@ -51,7 +77,11 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     assert_eq!(a.seen()[0].header("authorization"), Some("Bearer s3cret"));
     for s in b.seen() {
-        assert_eq!(s.header("authorization"), None, "Authorization leaked to another origin");
+        assert_eq!(
+            s.header("authorization"),
+            None,
+            "Authorization leaked to another origin"
+        );
         assert_eq!(s.header("cookie"), None, "Cookie leaked to another origin");
         assert_eq!(s.header("x-plain"), Some("yes"));
     }
@@ -61,17 +91,30 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
     args.extend(["-o", "g", &url]);
     assert_ok(&fastdl(&dir.0, &args).await);
     let g: Vec<_> = a.seen().into_iter().filter(|s| s.path == "/g").collect();
-    assert!(g.iter().all(|s| s.header("authorization") == Some("Bearer s3cret")));
+    assert!(g
+        .iter()
+        .all(|s| s.header("authorization") == Some("Bearer s3cret")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_to_another_scheme_is_refused() {
     let srv = Server::start().await;
-    srv.add("/f", Resource { redirect: Some("file:///etc/passwd".into()), ..Resource::default() });
+    srv.add(
+        "/f",
+        Resource {
+            redirect: Some("file:///etc/passwd".into()),
+            ..Resource::default()
+        },
+    );
     let dir = TempDir::new();
     let r = fastdl(&dir.0, &["-o", "f", &srv.url("/f")]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("refusing to follow a redirect to file:///etc/passwd"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("refusing to follow a redirect to file:///etc/passwd"),
+        "{}",
+        r.stderr
+    );
     assert!(dir.files().is_empty());
 }
 

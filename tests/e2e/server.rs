@@ -130,13 +130,25 @@ impl Server {
         Server::start_on("127.0.0.1:0").await
     }
 
+    /// Starts a test server: a small, fixed send buffer (no autotuning) makes the bytes it
+    /// counts as sent close to the bytes the client really took, even for dropped connections.
     pub async fn start_on(addr: &str) -> Server {
-        // A small, fixed send buffer (no autotuning): bytes the server counts as sent are then
-        // close to bytes the client really took, even for connections it drops mid-body.
+        Server::start_with(addr, Some(128 * 1024)).await
+    }
+
+    /// Starts a server with the kernel's send buffer (autotuned) unless `sndbuf` is given.
+    pub async fn start_with(addr: &str, sndbuf: Option<u32>) -> Server {
         let addr: SocketAddr = addr.parse().expect("socket address");
-        let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.expect("socket");
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .expect("socket");
         socket.set_reuseaddr(true).expect("reuseaddr");
-        socket.set_send_buffer_size(128 * 1024).expect("sndbuf");
+        if let Some(size) = sndbuf {
+            socket.set_send_buffer_size(size).expect("sndbuf");
+        }
         socket.bind(addr).expect("bind");
         let listener = socket.listen(1024).expect("listen");
         let addr = listener.local_addr().unwrap();
@@ -144,7 +156,9 @@ impl Server {
         let st = Arc::clone(&state);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { continue };
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
                 let n = st.connections.fetch_add(1, Ordering::SeqCst) + 1;
                 let st = Arc::clone(&st);
                 tokio::spawn(async move {
@@ -165,7 +179,13 @@ impl Server {
 
     /// Changes a served resource in place.
     pub fn update(&self, path: &str, f: impl FnOnce(&mut Resource)) {
-        f(self.state.files.lock().unwrap().get_mut(path).expect("known path"));
+        f(self
+            .state
+            .files
+            .lock()
+            .unwrap()
+            .get_mut(path)
+            .expect("known path"));
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -181,19 +201,24 @@ impl Server {
     }
 }
 
-/// A per-connection token bucket: the rate holds across keep-alive requests.
+/// A per-connection pacer: the rate holds across keep-alive requests, and time spent idle
+/// between requests earns no burst (unlike nginx's `limit_rate`, see measuring.md).
 struct Bucket {
     rate: Option<u64>,
-    start: tokio::time::Instant,
-    sent: u64,
+    next: tokio::time::Instant,
 }
 
 impl Bucket {
     async fn pace(&mut self, n: u64) {
-        self.sent += n;
         if let Some(rate) = self.rate {
-            let due = self.start + Duration::from_secs_f64(self.sent as f64 / rate as f64);
-            tokio::time::sleep_until(due).await;
+            // Timer lateness is caught up; only a real idle gap (>50 ms) restarts the schedule,
+            // so idling earns at most 50 ms worth of burst.
+            let now = tokio::time::Instant::now();
+            if now > self.next + Duration::from_millis(50) {
+                self.next = now;
+            }
+            self.next += Duration::from_secs_f64(n as f64 / rate as f64);
+            tokio::time::sleep_until(self.next).await;
         }
     }
 }
@@ -204,14 +229,15 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
     if !shaping.latency.is_zero() {
         tokio::time::sleep(shaping.latency).await; // the handshake's round trip
     }
-    let rate = shaping.rate_per_connection.map(|r| match shaping.slow_every {
-        Some((n, div)) if conn % n == 0 => r / div,
-        _ => r,
-    });
+    let rate = shaping
+        .rate_per_connection
+        .map(|r| match shaping.slow_every {
+            Some((n, div)) if conn % n == 0 => r / div,
+            _ => r,
+        });
     let mut bucket = Bucket {
         rate,
-        start: tokio::time::Instant::now(),
-        sent: 0,
+        next: tokio::time::Instant::now(),
     };
     let mut buf = Vec::with_capacity(4096);
     loop {
@@ -267,7 +293,8 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
         let Some((res, fault)) = found else {
             seen.status = 404;
             st.seen.lock().unwrap().push(seen);
-            sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await?;
+            sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                .await?;
             continue;
         };
         if let Some(loc) = &res.redirect {
@@ -307,9 +334,17 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
                 continue;
             }
             Some(Ok((s, e))) => {
-                let shift = if let Fault::ShiftRange(d) = fault { d } else { 0 };
+                let shift = if let Fault::ShiftRange(d) = fault {
+                    d
+                } else {
+                    0
+                };
                 let (s2, e2) = ((s + shift).min(len), (e + shift).min(len));
-                out.push_str(&format!("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{len}\r\n", s2, e2.saturating_sub(1)));
+                out.push_str(&format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{len}\r\n",
+                    s2,
+                    e2.saturating_sub(1)
+                ));
                 (206, s2, e2)
             }
             None => {
@@ -342,10 +377,16 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
             continue;
         }
         let cut = match fault {
-            Fault::ResetAfter(n) | Fault::CloseAfter(n) | Fault::StallAfter(n) => Some(n.min(end - start)),
+            Fault::ResetAfter(n) | Fault::CloseAfter(n) | Fault::StallAfter(n) => {
+                Some(n.min(end - start))
+            }
             _ => None,
         };
-        let throttle = if let Fault::Throttle(r) = fault { Some(r) } else { None };
+        let throttle = if let Fault::Throttle(r) = fault {
+            Some(r)
+        } else {
+            None
+        };
         let stop = start + cut.unwrap_or(end - start);
         let mut at = start;
         let t0 = tokio::time::Instant::now();
@@ -400,7 +441,11 @@ fn parse_range(h: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     if a >= len {
         return Some(Err(()));
     }
-    let e = if b.is_empty() { len } else { (b.parse::<u64>().ok()? + 1).min(len) };
+    let e = if b.is_empty() {
+        len
+    } else {
+        (b.parse::<u64>().ok()? + 1).min(len)
+    };
     Some(Ok((a, e)))
 }
 

@@ -79,7 +79,10 @@ pub async fn fastdl(dir: &Path, args: &[&str]) -> Run {
 }
 
 pub fn sha256(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn sha256_file(p: &Path) -> String {
