@@ -778,14 +778,13 @@ async fn write_buf(
     if buf.is_empty() {
         return Ok(());
     }
-    let (mut back, res) = part.write_at(std::mem::take(buf), *pos).await;
-    res?;
-    *pos += back.len() as u64;
-    counters
-        .downloaded
-        .fetch_add(back.len() as u64, Ordering::Relaxed);
+    let len = buf.len();
+    let (mut back, res) = part.write_at(std::mem::take(buf), 0..len, *pos).await;
     back.clear();
     *buf = back;
+    res?;
+    *pos += len as u64;
+    counters.downloaded.fetch_add(len as u64, Ordering::Relaxed);
     Ok(())
 }
 

@@ -51,15 +51,60 @@ impl PartFile {
         &self.path
     }
 
-    /// Writes all of `buf` at `offset`, off the async threads, and gives the buffer back for reuse.
-    pub async fn write_at(&self, buf: Vec<u8>, offset: u64) -> (Vec<u8>, Result<(), Error>) {
+    /// Writes `buf[part]` at `offset`, off the async threads, and gives the buffer back for
+    /// reuse (no copy, no allocation per write).
+    pub async fn write_at(
+        &self,
+        buf: Vec<u8>,
+        part: std::ops::Range<usize>,
+        offset: u64,
+    ) -> (Vec<u8>, Result<(), Error>) {
         let file = Arc::clone(&self.file);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let res = file
-                .write_all_at(&buf, offset)
+                .write_all_at(&buf[part], offset)
                 .map_err(|e| Error::io(&path, e));
             (buf, res)
+        })
+        .await
+        .expect("write task does not panic")
+    }
+
+    /// Writes `len` bytes of `chunks`, starting `skip` bytes into them, at `offset`, off the
+    /// async threads. The chunks are the network's own buffers, so nothing is copied in user
+    /// space; the emptied `Vec` comes back for reuse.
+    pub async fn write_chunks(
+        &self,
+        mut chunks: Vec<bytes::Bytes>,
+        mut skip: usize,
+        len: usize,
+        offset: u64,
+    ) -> (Vec<bytes::Bytes>, Result<(), Error>) {
+        let file = Arc::clone(&self.file);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let (mut at, mut left) = (offset, len);
+            let mut res = Ok(());
+            for c in &chunks {
+                if left == 0 {
+                    break;
+                }
+                if skip >= c.len() {
+                    skip -= c.len();
+                    continue;
+                }
+                let piece = &c[skip..c.len().min(skip + left)];
+                skip = 0;
+                if let Err(e) = file.write_all_at(piece, at) {
+                    res = Err(Error::io(&path, e));
+                    break;
+                }
+                at += piece.len() as u64;
+                left -= piece.len();
+            }
+            chunks.clear();
+            (chunks, res)
         })
         .await
         .expect("write task does not panic")

@@ -247,7 +247,7 @@ async fn read(
     may_yield: bool,
 ) -> Result<ReadEnd, (Error, bool)> {
     let _live = Live::new(t);
-    let mut buf = Vec::with_capacity(WRITE_BUF);
+    let mut buf = Pending::default();
     let mut at = from;
     let mut wrote = false;
     let started = Instant::now();
@@ -294,7 +294,7 @@ async fn read(
             return Ok(ReadEnd::Done);
         }
         bytes_since += chunk.len() as u64;
-        buf.extend_from_slice(&chunk);
+        buf.push(chunk);
         if buf.len() >= WRITE_BUF {
             let more = flush(t, claim, &mut buf, &mut at)
                 .await
@@ -325,30 +325,54 @@ async fn read(
     }
 }
 
+/// Received chunks not yet written: hyper's own buffers, kept until a write is worth it.
+#[derive(Default)]
+struct Pending {
+    chunks: Vec<bytes::Bytes>,
+    len: usize,
+}
+
+impl Pending {
+    fn push(&mut self, chunk: bytes::Bytes) {
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Writes the part of `buf` this connection owns; false when it should stop reading.
 async fn flush(
     t: &Transfer,
     claim: &Claim,
-    buf: &mut Vec<u8>,
+    buf: &mut Pending,
     at: &mut u64,
 ) -> Result<bool, Error> {
     if buf.is_empty() {
         return Ok(t.sched.position(claim).is_some());
     }
-    let len = buf.len() as u64;
+    let len = buf.len as u64;
     let commit = t.sched.commit(claim, *at, len);
+    let chunks = std::mem::take(&mut buf.chunks);
+    buf.len = 0;
     if let Some(w) = commit.write {
-        let data = std::mem::take(buf);
-        let owned = data[(w.start - *at) as usize..(w.end - *at) as usize].to_vec();
-        // Reuse the allocation we took.
-        *buf = data;
-        let (_, res) = t.part.write_at(owned, w.start).await;
+        let skip = (w.start - *at) as usize;
+        let (back, res) = t
+            .part
+            .write_chunks(chunks, skip, w.len() as usize, w.start)
+            .await;
+        buf.chunks = back;
         res?;
         t.sched.written(w);
         t.counters.downloaded.fetch_add(w.len(), Ordering::Relaxed);
     }
     *at += len;
-    buf.clear();
     Ok(commit.more)
 }
 
