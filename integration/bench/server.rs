@@ -87,10 +87,17 @@ fn main() {
         let srv = Server::start_with(&listen, None).await;
         srv.shape(shaping);
         for (i, (path, size)) in files.iter().enumerate() {
-            srv.add(
-                path,
-                Resource::new(payload(*size as usize, 1000 + i as u64)),
-            );
+            let body = payload(*size as usize, 1000 + i as u64);
+            if files.len() <= 16 {
+                // One line per file, so the runner can check every download.
+                use sha2::Digest;
+                let hex: String = sha2::Sha256::digest(&body)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                println!("file {path} {size} {hex}");
+            }
+            srv.add(path, Resource::new(body));
         }
         println!("listening on {}", srv.addr);
         use std::io::Write;
