@@ -19,7 +19,7 @@ use crate::checksum::{self, Expected};
 use crate::error::Error;
 use crate::http::{self, HttpOptions, Ranged, Validators};
 use crate::naming;
-use crate::output::{self, part_path, PartFile};
+use crate::output::{self, part_path, PartFile, Pending};
 use crate::progress::{self, Counters, Event, Events, Level, Progress};
 use crate::range::{check_content_range, RangeSet};
 use crate::ratelimit::RateLimiter;
@@ -740,7 +740,7 @@ async fn read_stream(
     url: &Url,
 ) -> Result<(), (Error, bool)> {
     let start = *pos;
-    let mut buf = Vec::with_capacity(256 * 1024);
+    let mut buf = Pending::default();
     counters.connections.store(1, Ordering::Relaxed);
     let result = loop {
         match resp.chunk().await {
@@ -748,16 +748,16 @@ async fn read_stream(
                 if let Some(l) = limiter {
                     l.take(chunk.len()).await;
                 }
-                buf.extend_from_slice(&chunk);
-                if buf.len() >= 256 * 1024 {
-                    if let Err(e) = write_buf(part, &mut buf, pos, counters).await {
+                buf.push(chunk);
+                if buf.is_full() {
+                    if let Err(e) = write_buf(part, &mut buf, pos, counters) {
                         break Err(e);
                     }
                 }
             }
-            Ok(None) => break write_buf(part, &mut buf, pos, counters).await,
+            Ok(None) => break write_buf(part, &mut buf, pos, counters),
             Err(source) => {
-                let _ = write_buf(part, &mut buf, pos, counters).await;
+                let _ = write_buf(part, &mut buf, pos, counters);
                 break Err(Error::Transport {
                     url: url.to_string(),
                     source,
@@ -769,20 +769,14 @@ async fn read_stream(
     result.map_err(|e| (e, *pos > start))
 }
 
-async fn write_buf(
+fn write_buf(
     part: &PartFile,
-    buf: &mut Vec<u8>,
+    buf: &mut Pending,
     pos: &mut u64,
     counters: &Counters,
 ) -> Result<(), Error> {
-    if buf.is_empty() {
-        return Ok(());
-    }
     let len = buf.len();
-    let (mut back, res) = part.write_at(std::mem::take(buf), 0..len, *pos).await;
-    back.clear();
-    *buf = back;
-    res?;
+    part.write_pending(buf, 0, len, *pos)?;
     *pos += len as u64;
     counters.downloaded.fetch_add(len as u64, Ordering::Relaxed);
     Ok(())

@@ -15,13 +15,12 @@ use reqwest::{header, Response, StatusCode};
 use crate::download::Transfer;
 use crate::error::Error;
 use crate::http::{self, Ranged, Validators};
+use crate::output::Pending;
 use crate::progress::Level;
 use crate::range::{check_content_range, ByteRange};
 use crate::retry::Backoff;
 use crate::scheduler::{Claim, How, Next};
 
-/// Bytes gathered before one positional write. 16 connections hold 4 MiB of buffers at most.
-const WRITE_BUF: usize = 256 * 1024;
 /// How often a connection measures its speed and asks whether it should give way.
 const SPEED_PERIOD: Duration = Duration::from_millis(100);
 /// How many times one connection may replace itself for being slow.
@@ -260,9 +259,7 @@ async fn read(
         let chunk = match chunk {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
-                let more = flush(t, claim, &mut buf, &mut at)
-                    .await
-                    .map_err(|e| (e, wrote))?;
+                let more = flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
                 if !more {
                     return Ok(ReadEnd::Done);
                 }
@@ -276,9 +273,7 @@ async fn read(
             Err(e) => {
                 // The bytes received before the failure are good: keep them.
                 let kept = !buf.is_empty();
-                flush(t, claim, &mut buf, &mut at)
-                    .await
-                    .map_err(|e| (e, wrote))?;
+                flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
                 return Err((e, wrote || kept));
             }
         };
@@ -288,17 +283,13 @@ async fn read(
         // A steal may have lowered our end, or a racing peer finished the slot: stop at once
         // rather than at the next flush.
         if t.sched.is_over(claim, at + buf.len() as u64) {
-            flush(t, claim, &mut buf, &mut at)
-                .await
-                .map_err(|e| (e, wrote))?;
+            flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
             return Ok(ReadEnd::Done);
         }
         bytes_since += chunk.len() as u64;
         buf.push(chunk);
-        if buf.len() >= WRITE_BUF {
-            let more = flush(t, claim, &mut buf, &mut at)
-                .await
-                .map_err(|e| (e, wrote))?;
+        if buf.is_full() {
+            let more = flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
             wrote = true;
             if !more {
                 return Ok(ReadEnd::Done);
@@ -316,62 +307,27 @@ async fn read(
             t.sched.report_speed(claim, speed);
             let slower = t.sched.should_yield(claim, speed, started.elapsed());
             if let Some(factor) = slower.filter(|_| may_yield) {
-                flush(t, claim, &mut buf, &mut at)
-                    .await
-                    .map_err(|e| (e, wrote))?;
+                flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
                 return Ok(ReadEnd::Yield(factor));
             }
         }
     }
 }
 
-/// Received chunks not yet written: hyper's own buffers, kept until a write is worth it.
-#[derive(Default)]
-struct Pending {
-    chunks: Vec<bytes::Bytes>,
-    len: usize,
-}
-
-impl Pending {
-    fn push(&mut self, chunk: bytes::Bytes) {
-        self.len += chunk.len();
-        self.chunks.push(chunk);
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
 /// Writes the part of `buf` this connection owns; false when it should stop reading.
-async fn flush(
-    t: &Transfer,
-    claim: &Claim,
-    buf: &mut Pending,
-    at: &mut u64,
-) -> Result<bool, Error> {
+fn flush(t: &Transfer, claim: &Claim, buf: &mut Pending, at: &mut u64) -> Result<bool, Error> {
     if buf.is_empty() {
         return Ok(t.sched.position(claim).is_some());
     }
-    let len = buf.len as u64;
+    let len = buf.len() as u64;
     let commit = t.sched.commit(claim, *at, len);
-    let chunks = std::mem::take(&mut buf.chunks);
-    buf.len = 0;
     if let Some(w) = commit.write {
-        let skip = (w.start - *at) as usize;
-        let (back, res) = t
-            .part
-            .write_chunks(chunks, skip, w.len() as usize, w.start)
-            .await;
-        buf.chunks = back;
-        res?;
+        t.part
+            .write_pending(buf, (w.start - *at) as usize, w.len() as usize, w.start)?;
         t.sched.written(w);
         t.counters.downloaded.fetch_add(w.len(), Ordering::Relaxed);
     }
+    buf.clear();
     *at += len;
     Ok(commit.more)
 }
