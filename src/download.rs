@@ -30,7 +30,7 @@ use crate::segment;
 use crate::shutdown::Shutdown;
 
 /// How often the resume state is saved while downloading.
-const SAVE_EVERY: Duration = Duration::from_secs(1);
+const SAVE_EVERY: Duration = Duration::from_millis(250);
 /// A file that changes on the server more often than this while we download it is an error.
 const MAX_RESTARTS: u32 = 2;
 
