@@ -160,6 +160,8 @@ pub fn spawn_sampler(
         let start = Instant::now();
         // (time, bytes) samples over the last few seconds, for a speed that reacts but is smooth.
         let mut window: std::collections::VecDeque<(Instant, u64)> = Default::default();
+        // The starting point, so the first sample already has a speed.
+        window.push_back((start, counters.downloaded.load(Ordering::Relaxed)));
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
