@@ -25,6 +25,12 @@ use crate::range::{ByteRange, RangeSet};
 const SLOW_FRACTION: f64 = 0.3;
 /// How long a connection may run before its speed is judged.
 const GRACE: Duration = Duration::from_millis(500);
+/// No piece is split off that a typical connection fetches faster than this: a new request
+/// costs round trips, and the victim drops a connection with data in flight. On a fast link
+/// this, not `--chunk-size`, is the limit (loopback: ~40 MB, not 1 MiB).
+const MIN_PIECE_TIME: f64 = 0.2;
+/// Slots raced at the same time, at most.
+const MAX_RACES: usize = 2;
 /// A race only starts when the holder needs at least this long to finish alone.
 const RACE_MIN_REMAINING: Duration = Duration::from_millis(500);
 
@@ -248,11 +254,12 @@ impl Scheduler {
 
     /// Takes the upper part of the slot expected to finish last.
     fn steal(&self, s: &mut State, median: f64) -> Option<Claim> {
+        let min_piece = self.min_split.max((median * MIN_PIECE_TIME) as u64);
         let victim = s
             .slots
             .iter_mut()
             .flatten()
-            .filter(|slot| slot.remaining() >= 2 * self.min_split)
+            .filter(|slot| slot.remaining() >= 2 * min_piece)
             .max_by(|a, b| a.eta(median).total_cmp(&b.eta(median)))?;
         let remaining = victim.remaining();
         // Give the thief the share that makes both finish together: a thief at the median speed
@@ -263,7 +270,7 @@ impl Scheduler {
             0.5
         };
         let take =
-            ((remaining as f64 * share) as u64).clamp(self.min_split, remaining - self.min_split);
+            ((remaining as f64 * share) as u64).clamp(min_piece, remaining - min_piece);
         let mid = victim.end - take;
         let stolen = ByteRange::new(mid, victim.end);
         victim.end = mid;
@@ -438,10 +445,12 @@ fn typical_speed(s: &State, exclude: Option<usize>) -> f64 {
     speeds[speeds.len() / 2]
 }
 
-/// Joins the slot expected to finish last, if a typical connection would finish it in less
-/// than half the time its holder needs.
+/// Joins the slot expected to finish last, if its holder is far slower than typical and still
+/// needs a while.
 fn race(s: &mut State, median: f64) -> Option<Claim> {
-    if median <= 0.0 {
+    // The tail needs one or two races; more means the machine, not the server, is the limit.
+    let racing = s.slots.iter().flatten().filter(|slot| slot.holders > 1).count();
+    if median <= 0.0 || racing >= MAX_RACES {
         return None;
     }
     let (id, slot) = s
@@ -452,9 +461,10 @@ fn race(s: &mut State, median: f64) -> Option<Claim> {
         // Only measured slots: an unmeasured one may be perfectly fast.
         .filter(|(_, slot)| slot.holders == 1 && slot.remaining() > 0 && slot.speed > 0.0)
         .max_by(|a, b| a.1.eta(median).total_cmp(&b.1.eta(median)))?;
+    // Racing doubles the traffic for these bytes: only for a holder that is really slow (the
+    // same test as replacing it), not one that is momentarily behind.
     let eta = slot.eta(median);
-    let fresh = slot.remaining() as f64 / median;
-    if eta < RACE_MIN_REMAINING.as_secs_f64() || fresh > eta / 2.0 {
+    if eta < RACE_MIN_REMAINING.as_secs_f64() || slot.speed >= SLOW_FRACTION * median {
         return None;
     }
     slot.holders += 1;
