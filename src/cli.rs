@@ -263,16 +263,12 @@ impl Args {
 
     /// How progress is shown.
     pub fn render_options(&self) -> RenderOptions {
-        let mut r = RenderOptions {
+        RenderOptions {
             style: self.progress.unwrap_or(Style::Auto),
             quiet: self.quiet,
             verbose: self.verbose,
-            ..RenderOptions::default()
-        };
-        if let Some(i) = self.progress_interval {
-            r.interval = i;
+            files: self.urls.len(),
         }
-        r
     }
 }
 

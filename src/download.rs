@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::http::{self, HttpOptions, Ranged, Validators};
 use crate::naming;
 use crate::output::{self, part_path, PartFile, Pending};
-use crate::progress::{self, Counters, Event, Events, Level, Progress};
+use crate::progress::{self, Counters, Event, Events, FileResult, Level, Progress};
 use crate::range::{check_content_range, RangeSet};
 use crate::ratelimit::RateLimiter;
 use crate::resume::{self, state_path, ResumeState};
@@ -101,6 +101,11 @@ pub struct Context {
 }
 
 impl Context {
+    /// A `-v` logger for the requests of download `id`.
+    pub fn tracer(&self, id: usize) -> impl Fn(String) + Sync + '_ {
+        move |line| self.events.log(Some(id), Level::Debug, line)
+    }
+
     /// Builds the HTTP client for `options`.
     pub fn new(options: Options, events: Events, shutdown: Shutdown) -> Result<Context, Error> {
         Ok(Context {
@@ -113,15 +118,39 @@ impl Context {
 }
 
 /// Downloads `job`; `id` tells its events apart from other downloads'. Emits `Finished` or
-/// `Error` for it.
+/// `Error`, then a `Result`, for it.
 pub async fn download(ctx: Arc<Context>, id: usize, job: Job) -> Result<Outcome, Error> {
     let result = download_inner(&ctx, id, &job).await;
-    if let Err(e) = &result {
-        ctx.events.send(Event::Error {
+    match &result {
+        Ok(o) => ctx.events.send(Event::Result(FileResult {
             id,
-            message: e.to_string(),
-            exit_code: e.exit_code(),
-        });
+            url: job.url.clone(),
+            status: "done",
+            filename: Some(o.path.display().to_string()),
+            bytes: o.bytes,
+            resumed_bytes: o.resumed,
+            elapsed: o.elapsed.as_secs_f64(),
+            error: None,
+            exit_code: 0,
+        })),
+        Err(e) => {
+            ctx.events.send(Event::Error {
+                id,
+                message: e.to_string(),
+                exit_code: e.exit_code(),
+            });
+            ctx.events.send(Event::Result(FileResult {
+                id,
+                url: job.url.clone(),
+                status: "failed",
+                filename: None,
+                bytes: 0,
+                resumed_bytes: 0,
+                elapsed: 0.0,
+                error: Some(e.to_string()),
+                exit_code: e.exit_code(),
+            }));
+        }
     }
     result
 }
@@ -370,7 +399,15 @@ async fn probe(
             end: None,
             if_range,
         };
-        let err = match http::get(&ctx.client, &ctx.options.http, url, Some(range)).await {
+        let err = match http::get(
+            &ctx.client,
+            &ctx.options.http,
+            url,
+            Some(range),
+            &ctx.tracer(id),
+        )
+        .await
+        {
             Ok((resp, final_url)) => {
                 return classify_probe(ctx, id, url, resp, final_url, start).await
             }
@@ -443,7 +480,7 @@ fn full_probe(resp: Response, url: Url) -> Probe {
 async fn plain_get(ctx: &Context, id: usize, url: &Url) -> Result<(Response, Url), Error> {
     let mut backoff = Backoff::new(&ctx.options.retry);
     loop {
-        match http::get(&ctx.client, &ctx.options.http, url, None).await {
+        match http::get(&ctx.client, &ctx.options.http, url, None, &ctx.tracer(id)).await {
             Ok(ok) => return Ok(ok),
             Err(e) => retry_wait(ctx, id, &mut backoff, e).await?,
         }
@@ -642,7 +679,15 @@ async fn stream(
                         end: None,
                         if_range: Some(v),
                     });
-                    match http::get(&ctx.client, &ctx.options.http, &url, range).await {
+                    match http::get(
+                        &ctx.client,
+                        &ctx.options.http,
+                        &url,
+                        range,
+                        &ctx.tracer(file.id),
+                    )
+                    .await
+                    {
                         Ok((r, _)) => r,
                         Err(e) => {
                             retry_wait(ctx, file.id, &mut backoff, e).await?;

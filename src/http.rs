@@ -179,12 +179,14 @@ pub struct Ranged<'a> {
 }
 
 /// Sends a GET for `url` (optionally ranged), following redirects. Returns the successful reply
-/// and the URL that produced it. Non-2xx statuses become [`Error::Status`].
+/// and the URL that produced it. Non-2xx statuses become [`Error::Status`]. `trace` receives one
+/// line per request and per reply (shown with `-v`).
 pub async fn get(
     client: &Client,
     opts: &HttpOptions,
     url: &Url,
     range: Option<Ranged<'_>>,
+    trace: &(dyn Fn(String) + Sync),
 ) -> Result<(Response, Url), Error> {
     let mut current = url.clone();
     for _ in 0..=MAX_REDIRECTS {
@@ -192,16 +194,22 @@ pub async fn get(
         let mut req = client
             .get(current.clone())
             .headers(request_headers(opts, same_origin));
+        let mut line = format!("GET {current}");
         if let Some(r) = range {
-            req = req.header(header::RANGE, range_header(r.start, r.end));
+            let value = range_header(r.start, r.end);
+            line.push_str(&format!(" Range: {value}"));
+            req = req.header(header::RANGE, value);
             if let Some(v) = r.if_range {
+                line.push_str(&format!(" If-Range: {v}"));
                 req = req.header(header::IF_RANGE, v);
             }
         }
+        trace(line);
         let resp = req.send().await.map_err(|source| Error::Transport {
             url: current.to_string(),
             source,
         })?;
+        trace(describe(&resp));
         let status = resp.status();
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             current = redirect_target(&current, &resp)?;
@@ -225,6 +233,23 @@ pub async fn get(
         url: url.to_string(),
         detail: format!("more than {MAX_REDIRECTS} redirects"),
     })
+}
+
+/// `HTTP 206 Content-Range: bytes 0-99/1000 Content-Length: 100 ETag: "x"`, for `-v`.
+fn describe(resp: &Response) -> String {
+    let mut line = format!("HTTP {}", resp.status().as_u16());
+    for name in [
+        header::CONTENT_RANGE,
+        header::CONTENT_LENGTH,
+        header::ETAG,
+        header::LOCATION,
+        header::RETRY_AFTER,
+    ] {
+        if let Some(v) = resp.headers().get(&name).and_then(|v| v.to_str().ok()) {
+            line.push_str(&format!(" {name}: {v}"));
+        }
+    }
+    line
 }
 
 fn redirect_target(from: &Url, resp: &Response) -> Result<Url, Error> {

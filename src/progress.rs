@@ -85,6 +85,23 @@ pub enum Event {
         message: String,
         exit_code: u8,
     },
+    /// The outcome of one file, success or not: the line a batch summary is made of.
+    Result(FileResult),
+}
+
+/// How one file ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileResult {
+    pub id: usize,
+    pub url: String,
+    /// `done`, `failed` or `skipped`.
+    pub status: &'static str,
+    pub filename: Option<String>,
+    pub bytes: u64,
+    pub resumed_bytes: u64,
+    pub elapsed: f64,
+    pub error: Option<String>,
+    pub exit_code: u8,
 }
 
 /// The sending side, cloned into every download.
@@ -134,8 +151,8 @@ pub struct RenderOptions {
     pub style: Style,
     pub quiet: bool,
     pub verbose: bool,
-    /// Minimum time between two progress samples of one file.
-    pub interval: Duration,
+    /// Files in this run; with more than one, bars get a total line.
+    pub files: usize,
 }
 
 impl Default for RenderOptions {
@@ -144,7 +161,7 @@ impl Default for RenderOptions {
             style: Style::Auto,
             quiet: false,
             verbose: false,
-            interval: Duration::from_millis(500),
+            files: 1,
         }
     }
 }
@@ -213,6 +230,12 @@ pub struct Renderer {
     style: Style,
     multi: Option<MultiProgress>,
     bars: HashMap<usize, ProgressBar>,
+    /// The batch's total line (bars, more than one file), below the file bars.
+    total: Option<ProgressBar>,
+    /// Latest bytes and speed of each running file, for the total line.
+    running: HashMap<usize, (u64, f64)>,
+    /// Files ended and the bytes of those that succeeded.
+    ended: (usize, u64),
     /// Last time a plain progress line was printed, per file.
     last_line: HashMap<usize, Instant>,
 }
@@ -227,12 +250,24 @@ impl Renderer {
             Style::Auto => Style::Lines,
             s => s,
         };
+        let multi = (style == Style::Bars)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        let total = multi.as_ref().filter(|_| opts.files > 1).map(|m| {
+            let bar = m.add(ProgressBar::new(opts.files as u64));
+            bar.set_style(style_of(
+                "{prefix:.bold} [{wide_bar}] {pos}/{len} files {msg}",
+            ));
+            bar.set_prefix("total");
+            bar
+        });
         let mut r = Renderer {
             opts,
             style,
-            multi: (style == Style::Bars)
-                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10))),
+            multi,
             bars: HashMap::new(),
+            total,
+            running: HashMap::new(),
+            ended: (0, 0),
             last_line: HashMap::new(),
         };
         if style == Style::Json {
@@ -303,7 +338,11 @@ impl Renderer {
                     self.println(&format!("[download] Destination: {filename}"));
                 }
                 if let Some(m) = &self.multi {
-                    let bar = m.add(new_bar(total_bytes, &filename));
+                    let bar = new_bar(total_bytes, &filename);
+                    let bar = match &self.total {
+                        Some(total) => m.insert_before(total, bar),
+                        None => m.add(bar),
+                    };
                     bar.set_position(resumed_bytes);
                     self.bars.insert(id, bar);
                 }
@@ -312,6 +351,9 @@ impl Renderer {
                 if self.opts.quiet {
                     return;
                 }
+                self.running
+                    .insert(p.id, (p.downloaded_bytes, p.speed.unwrap_or(0.0)));
+                self.update_total();
                 if let Some(bar) = self.bars.get(&p.id) {
                     bar.set_position(p.downloaded_bytes);
                     bar.set_message(format!("{}x", p.connections));
@@ -363,6 +405,12 @@ impl Renderer {
                     ));
                 }
             }
+            Event::Result(r) => {
+                self.running.remove(&r.id);
+                self.ended.0 += 1;
+                self.ended.1 += r.bytes;
+                self.update_total();
+            }
             Event::Error { id, message, .. } => {
                 if let Some(bar) = self.bars.remove(&id) {
                     bar.abandon();
@@ -373,21 +421,47 @@ impl Renderer {
     }
 }
 
+impl Renderer {
+    fn update_total(&self) {
+        if let Some(total) = &self.total {
+            let bytes = self.ended.1 + self.running.values().map(|r| r.0).sum::<u64>();
+            let speed: f64 = self.running.values().map(|r| r.1).sum();
+            total.set_position(self.ended.0 as u64);
+            total.set_message(format!(
+                "{} at {}/s, {} running",
+                human_bytes(bytes),
+                human_bytes(speed as u64),
+                self.running.len()
+            ));
+        }
+    }
+}
+
+/// A bar style; without colours and bold when `NO_COLOR` is set (https://no-color.org).
+fn style_of(template: &str) -> ProgressStyle {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let template = if no_color {
+        template.replace(":.bold", "")
+    } else {
+        template.to_string()
+    };
+    ProgressStyle::with_template(&template)
+        .expect("valid template")
+        .progress_chars("=> ")
+}
+
 fn new_bar(total: Option<u64>, name: &str) -> ProgressBar {
     let bar = match total {
         Some(t) => ProgressBar::new(t),
         None => ProgressBar::no_length(),
     };
+    // `wide_bar` takes whatever width is left, so a line always fits the terminal.
     let template = if total.is_some() {
-        "{prefix:.bold} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
+        "{prefix:.bold} [{wide_bar}] {percent:>3}% {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
     } else {
         "{prefix:.bold} {bytes} {binary_bytes_per_sec} {msg}"
     };
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    bar.set_style(style_of(template));
     bar.set_prefix(shorten(name, 32));
     bar
 }

@@ -269,8 +269,7 @@ impl Scheduler {
         } else {
             0.5
         };
-        let take =
-            ((remaining as f64 * share) as u64).clamp(min_piece, remaining - min_piece);
+        let take = ((remaining as f64 * share) as u64).clamp(min_piece, remaining - min_piece);
         let mid = victim.end - take;
         let stolen = ByteRange::new(mid, victim.end);
         victim.end = mid;
@@ -449,7 +448,12 @@ fn typical_speed(s: &State, exclude: Option<usize>) -> f64 {
 /// needs a while.
 fn race(s: &mut State, median: f64) -> Option<Claim> {
     // The tail needs one or two races; more means the machine, not the server, is the limit.
-    let racing = s.slots.iter().flatten().filter(|slot| slot.holders > 1).count();
+    let racing = s
+        .slots
+        .iter()
+        .flatten()
+        .filter(|slot| slot.holders > 1)
+        .count();
     if median <= 0.0 || racing >= MAX_RACES {
         return None;
     }

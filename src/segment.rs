@@ -182,7 +182,15 @@ async fn request(t: &Transfer, from: u64, end: u64) -> Result<Response, Error> {
         end: Some(end),
         if_range: t.validators.if_range(),
     };
-    let (resp, _) = http::get(&t.ctx.client, &t.ctx.options.http, &t.url, Some(range)).await?;
+    let trace = |line| t.log(Level::Debug, line);
+    let (resp, _) = http::get(
+        &t.ctx.client,
+        &t.ctx.options.http,
+        &t.url,
+        Some(range),
+        &trace,
+    )
+    .await?;
     check_reply(t, &resp, from, end)?;
     Ok(resp)
 }

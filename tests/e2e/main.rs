@@ -6,6 +6,7 @@ mod util;
 
 mod faults;
 mod integrity;
+mod progress;
 mod ranges;
 mod resume;
 mod safety;

@@ -1,0 +1,246 @@
+//! Progress for people (bars on a terminal, plain lines in a pipe) and for programs (JSON lines).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::server::{payload, Fault, Resource, Server, Shaping};
+use crate::util::*;
+
+const MIB: usize = 1 << 20;
+
+/// Every stderr line as JSON; panics on a line that is not.
+fn events(stderr: &str) -> Vec<Value> {
+    stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
+fn of<'a>(evs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["event"] == kind).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_stream_is_complete_and_monotonic() {
+    let srv = Server::start().await;
+    let body = payload(4 * MIB, 50);
+    srv.add("/f", Resource::new(body.clone()));
+    srv.shape(Shaping {
+        rate_per_connection: Some(4 * MIB as u64),
+        ..Shaping::default()
+    });
+    let dir = TempDir::new();
+    let r = fastdl(
+        &dir.0,
+        &[
+            "--progress",
+            "json",
+            "--progress-interval",
+            "50ms",
+            "-x",
+            "2",
+            "-o",
+            "f",
+            &srv.url("/f"),
+        ],
+    )
+    .await;
+    assert_ok(&r);
+    let evs = events(&r.stderr);
+    assert_eq!(evs[0]["event"], "hello");
+    assert_eq!(evs[0]["v"], 1);
+    let start = of(&evs, "start");
+    assert_eq!(start.len(), 1);
+    assert_eq!(start[0]["total_bytes"], body.len());
+    assert_eq!(start[0]["tmpfilename"], "f.part");
+    let progress = of(&evs, "progress");
+    assert!(progress.len() >= 5, "{} progress events", progress.len());
+    let mut last = 0;
+    for p in &progress {
+        for key in [
+            "id",
+            "status",
+            "downloaded_bytes",
+            "total_bytes",
+            "total_bytes_estimate",
+            "speed",
+            "eta",
+            "elapsed",
+            "filename",
+            "tmpfilename",
+            "connections",
+        ] {
+            assert!(p.get(key).is_some(), "progress without {key}: {p}");
+        }
+        let d = p["downloaded_bytes"].as_u64().unwrap();
+        assert!(d >= last, "downloaded_bytes went back from {last} to {d}");
+        last = d;
+    }
+    assert_eq!(
+        last,
+        body.len() as u64,
+        "the last progress is the whole file"
+    );
+    let finished = of(&evs, "finished");
+    assert_eq!(finished[0]["total_bytes"], body.len());
+    let result = of(&evs, "result");
+    assert_eq!(result[0]["status"], "done");
+    assert_eq!(result[0]["bytes"], body.len());
+    assert_eq!(evs.last().unwrap()["event"], "result");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_events_have_distinct_ids_and_failures_are_reported() {
+    let srv = Server::start().await;
+    let body = payload(200_000, 51);
+    srv.add("/a", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    let r = fastdl(
+        &dir.0,
+        &["--progress", "json", &srv.url("/a"), &srv.url("/missing")],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let evs = events(&r.stderr);
+    let ids = |kind| {
+        of(&evs, kind)
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids("start"), vec![0]);
+    assert_eq!(ids("finished"), vec![0]);
+    assert_eq!(ids("error"), vec![1]);
+    let results = of(&evs, "result");
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        (results[0]["id"].as_u64(), results[0]["status"].as_str()),
+        (Some(0), Some("done"))
+    );
+    assert_eq!(
+        (results[1]["id"].as_u64(), results[1]["status"].as_str()),
+        (Some(1), Some("failed"))
+    );
+    assert!(results[1]["error"].as_str().unwrap().contains("404"));
+    assert_eq!(results[1]["exit_code"], 1);
+    assert_eq!(sha256_file(&dir.path("a")), sha256(&body));
+}
+
+/// A download of about a second, so bars and lines have time to appear.
+async fn slow_file() -> Server {
+    let srv = Server::start().await;
+    srv.add("/slow.bin", Resource::new(payload(4 * MIB, 52)));
+    srv.shape(Shaping {
+        rate_per_connection: Some(2 * MIB as u64),
+        ..Shaping::default()
+    });
+    srv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_gets_plain_lines_only() {
+    let srv = slow_file().await;
+    let dir = TempDir::new();
+    let r = fastdl(&dir.0, &["-x", "2", &srv.url("/slow.bin")]).await;
+    assert_ok(&r);
+    assert!(
+        !r.stderr.contains('\r') && !r.stderr.contains('\x1b'),
+        "terminal codes in a pipe: {:?}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.lines().all(|l| l.starts_with("[download] ")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("% of 4.00MiB at "), "{}", r.stderr);
+    assert!(r
+        .stderr
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("[download] 100% of 4.00MiB in "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_gets_bars() {
+    let srv = slow_file().await;
+    let dir = TempDir::new();
+    // `script` runs fastdl under a pseudo-terminal and copies what it draws to its stdout.
+    let cmd = format!(
+        "{} -x 2 {}",
+        env!("CARGO_BIN_EXE_fastdl"),
+        srv.url("/slow.bin")
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .current_dir(&dir.0)
+        .env("TERM", "xterm-256color")
+        .env("COLUMNS", "100")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains('\x1b'), "no terminal drawing: {screen:?}");
+    assert!(
+        screen.contains("slow.bin") && screen.contains("=>") && screen.contains("MiB/s eta"),
+        "no bar: {screen:?}"
+    );
+    assert!(
+        screen.contains("[download] 100% of 4.00MiB in "),
+        "no summary line: {screen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_prints_errors_only() {
+    let srv = Server::start().await;
+    srv.add("/a", Resource::new(payload(100_000, 53)));
+    let dir = TempDir::new();
+    let r = fastdl(&dir.0, &["-q", &srv.url("/a")]).await;
+    assert_ok(&r);
+    assert_eq!(r.stderr, "");
+    let r = fastdl(&dir.0, &["-q", &srv.url("/missing")]).await;
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_shows_requests_replies_and_retries() {
+    let srv = Server::start().await;
+    let mut res = Resource::new(payload(100_000, 54));
+    res.faults = [Fault::Status(503, Some("0".into()))].into();
+    srv.add("/a", res);
+    let dir = TempDir::new();
+    let url = srv.url("/a");
+    let r = fastdl(&dir.0, &["-v", "--retry-delay", "10ms", &url]).await;
+    assert_ok(&r);
+    assert!(
+        r.stderr.contains(&format!("GET {url} Range: bytes=0-")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("HTTP 503") && l.contains("retry-after: 0")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("server answered HTTP 503 (Service Unavailable); retry 1 in 0.0s"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("HTTP 206 content-range: bytes 0-99999/100000"),
+        "{}",
+        r.stderr
+    );
+}
