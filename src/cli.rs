@@ -94,6 +94,16 @@ pub struct Args {
     pub verbose: bool,
     pub help: bool,
     pub version: bool,
+    /// `-i FILE` (`-` is standard input).
+    pub input_file: Option<String>,
+    pub concurrent_downloads: Option<usize>,
+    pub max_connections_per_host: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub config: Option<PathBuf>,
+    pub no_config: bool,
+    pub print_config: bool,
+    /// Where each setting came from, by config key: "command line" or "FILE:LINE".
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// Parses the process arguments.
@@ -114,7 +124,10 @@ where
     while let Some(arg) = p.next().map_err(usage)? {
         match arg {
             Short('o') | Long("output") => a.output = Some(p.value().map_err(usage)?.into()),
-            Short('d') | Long("dir") => a.dir = Some(p.value().map_err(usage)?.into()),
+            Short('d') | Long("dir") => {
+                a.dir = Some(p.value().map_err(usage)?.into());
+                mark(&mut a, "dir");
+            }
             Long("overwrite") => a.overwrite = true,
             Long("no-continue") => a.no_continue = true,
             Long("continue") => a.no_continue = false,
@@ -126,20 +139,31 @@ where
                         "--connections must be 1 to 256, not {n}"
                     )));
                 }
-                a.connections = Some(n);
+                {
+                    a.connections = Some(n);
+                    mark(&mut a, "connections");
+                }
             }
             Short('k') | Long("chunk-size") | Long("min-split-size") => {
-                a.chunk_size = Some(parse_size(&text(&mut p)?, "--chunk-size")?)
+                a.chunk_size = Some(parse_size(&text(&mut p)?, "--chunk-size")?);
+                mark(&mut a, "chunk_size");
             }
             Long("limit-rate") => {
                 let v = text(&mut p)?;
                 let rate = parse_size(&v, "--limit-rate")?;
                 // 0 means "no limit", as in curl and yt-dlp.
-                a.limit_rate = (rate > 0).then_some(rate);
+                {
+                    a.limit_rate = (rate > 0).then_some(rate);
+                    mark(&mut a, "limit_rate");
+                }
             }
-            Long("timeout") => a.timeout = Some(parse_duration(&text(&mut p)?, "--timeout")?),
+            Long("timeout") => {
+                a.timeout = Some(parse_duration(&text(&mut p)?, "--timeout")?);
+                mark(&mut a, "timeout");
+            }
             Long("connect-timeout") => {
-                a.connect_timeout = Some(parse_duration(&text(&mut p)?, "--connect-timeout")?)
+                a.connect_timeout = Some(parse_duration(&text(&mut p)?, "--connect-timeout")?);
+                mark(&mut a, "connect_timeout");
             }
             Long("retries") => {
                 let v = text(&mut p)?;
@@ -147,17 +171,57 @@ where
                     "inf" | "infinite" => None,
                     n => Some(parse_count(n, "--retries")? as u32),
                 });
+                mark(&mut a, "retries");
             }
             Long("retry-delay") => {
-                a.retry_delay = Some(parse_duration(&text(&mut p)?, "--retry-delay")?)
+                a.retry_delay = Some(parse_duration(&text(&mut p)?, "--retry-delay")?);
+                mark(&mut a, "retry_delay");
             }
             Long("max-retry-delay") => {
-                a.max_retry_delay = Some(parse_duration(&text(&mut p)?, "--max-retry-delay")?)
+                a.max_retry_delay = Some(parse_duration(&text(&mut p)?, "--max-retry-delay")?);
+                mark(&mut a, "max_retry_delay");
             }
-            Short('H') | Long("header") => a.headers.push(parse_header(&text(&mut p)?)?),
-            Long("user-agent") => a.user_agent = Some(text(&mut p)?),
-            Long("referer") => a.referer = Some(text(&mut p)?),
-            Long("proxy") => a.proxy = Some(text(&mut p)?),
+            Short('H') | Long("header") => {
+                a.headers.push(parse_header(&text(&mut p)?)?);
+                // Command-line and file headers combine (see config.rs); not marked.
+            }
+            Short('i') | Long("input-file") | Short('a') | Long("batch-file") => {
+                a.input_file = Some(text(&mut p)?)
+            }
+            Short('j') | Long("concurrent-downloads") => {
+                let n = parse_count(&text(&mut p)?, "--concurrent-downloads")?;
+                if !(1..=1024).contains(&n) {
+                    return Err(Error::Usage(format!(
+                        "--concurrent-downloads must be 1 to 1024, not {n}"
+                    )));
+                }
+                a.concurrent_downloads = Some(n);
+                mark(&mut a, "concurrent_downloads");
+            }
+            Long("max-connections-per-host") => {
+                let n = parse_count(&text(&mut p)?, "--max-connections-per-host")?.max(1);
+                a.max_connections_per_host = Some(n);
+                mark(&mut a, "max_connections_per_host");
+            }
+            Long("max-connections") => {
+                a.max_connections = Some(parse_count(&text(&mut p)?, "--max-connections")?.max(1));
+                mark(&mut a, "max_connections");
+            }
+            Long("config") => a.config = Some(p.value().map_err(usage)?.into()),
+            Long("no-config") => a.no_config = true,
+            Long("print-config") => a.print_config = true,
+            Long("user-agent") => {
+                a.user_agent = Some(text(&mut p)?);
+                mark(&mut a, "user_agent");
+            }
+            Long("referer") => {
+                a.referer = Some(text(&mut p)?);
+                mark(&mut a, "referer");
+            }
+            Long("proxy") => {
+                a.proxy = Some(text(&mut p)?);
+                mark(&mut a, "proxy");
+            }
             Long("no-check-certificate") => a.insecure = true,
             Long("source-address") => {
                 let v = text(&mut p)?;
@@ -178,9 +242,11 @@ where
                         )))
                     }
                 });
+                mark(&mut a, "progress");
             }
             Long("progress-interval") => {
-                a.progress_interval = Some(parse_duration(&text(&mut p)?, "--progress-interval")?)
+                a.progress_interval = Some(parse_duration(&text(&mut p)?, "--progress-interval")?);
+                mark(&mut a, "progress_interval");
             }
             Short('q') | Long("quiet") => a.quiet = true,
             Short('v') | Long("verbose") => a.verbose = true,
@@ -198,18 +264,24 @@ where
             }
         }
     }
-    if a.help || a.version {
+    if a.help || a.version || a.print_config {
         return Ok(a);
     }
-    if a.urls.is_empty() {
+    if a.urls.is_empty() && a.input_file.is_none() {
         return Err(Error::Usage("no URL given; see fastdl --help".into()));
     }
-    if a.output.is_some() && a.urls.len() > 1 {
+    if a.output.is_some() && (a.urls.len() > 1 || a.input_file.is_some()) {
         return Err(Error::Usage(
             "-o/--output names one file, but several URLs were given; use -d instead".into(),
         ));
     }
     Ok(a)
+}
+
+/// Records that the command line set config key `key` (it then wins over the file).
+fn mark(a: &mut Args, key: &str) {
+    a.sources
+        .insert(key.to_string(), "command line".to_string());
 }
 
 fn text(p: &mut lexopt::Parser) -> Result<String, Error> {
@@ -253,6 +325,15 @@ impl Args {
             o.retry.max_delay = d;
         }
         o.limit_rate = self.limit_rate;
+        if let Some(n) = self.concurrent_downloads {
+            o.concurrent_downloads = n;
+        }
+        if let Some(n) = self.max_connections_per_host {
+            o.max_connections_per_host = n;
+        }
+        if let Some(n) = self.max_connections {
+            o.max_connections = n;
+        }
         o.resume = !self.no_continue;
         o.overwrite = self.overwrite;
         if let Some(i) = self.progress_interval {
@@ -269,6 +350,59 @@ impl Args {
             verbose: self.verbose,
             files: self.urls.len(),
         }
+    }
+
+    /// The effective settings, one `key = value  # source` line each (`--print-config`).
+    pub fn print_config(&self) -> String {
+        let o = self.options();
+        let dur = |d: Duration| format!("\"{}ms\"", d.as_millis());
+        let value = |key: &str| -> String {
+            match key {
+                "connections" => o.connections.to_string(),
+                "chunk_size" => o.min_split.to_string(),
+                "concurrent_downloads" => o.concurrent_downloads.to_string(),
+                "max_connections_per_host" => o.max_connections_per_host.to_string(),
+                "max_connections" => o.max_connections.to_string(),
+                "limit_rate" => o.limit_rate.map_or("0".into(), |r| r.to_string()),
+                "timeout" => dur(o.http.timeout),
+                "connect_timeout" => dur(o.http.connect_timeout),
+                "retries" => o.retry.retries.map_or("\"inf\"".into(), |n| n.to_string()),
+                "retry_delay" => dur(o.retry.delay),
+                "max_retry_delay" => dur(o.retry.max_delay),
+                "dir" => format!(
+                    "{:?}",
+                    self.dir
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("."))
+                        .display()
+                        .to_string()
+                ),
+                "user_agent" => format!("{:?}", o.http.user_agent),
+                "referer" => format!("{:?}", o.http.referer.clone().unwrap_or_default()),
+                "headers" => format!(
+                    "{:?}",
+                    o.http
+                        .headers
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                ),
+                "proxy" => format!("{:?}", o.http.proxy.clone().unwrap_or_default()),
+                "progress" => format!(
+                    "{:?}",
+                    format!("{:?}", self.progress.unwrap_or(Style::Auto)).to_lowercase()
+                ),
+                "progress_interval" => dur(o.progress_interval),
+                _ => unreachable!(),
+            }
+        };
+        crate::config::KEYS
+            .iter()
+            .map(|k| {
+                let source = self.sources.get(*k).map_or("default", String::as_str);
+                format!("{k} = {}  # {source}\n", value(k))
+            })
+            .collect()
     }
 }
 

@@ -18,6 +18,7 @@ use url::Url;
 use crate::checksum::{self, Expected};
 use crate::error::Error;
 use crate::http::{self, HttpOptions, Ranged, Validators};
+use crate::limits::{Limits, Permit};
 use crate::naming;
 use crate::output::{self, part_path, PartFile, Pending};
 use crate::progress::{self, Counters, Event, Events, FileResult, Level, Progress};
@@ -51,6 +52,12 @@ pub struct Options {
     pub overwrite: bool,
     /// Time between two progress events of one file.
     pub progress_interval: Duration,
+    /// Files downloaded at the same time (`-j`).
+    pub concurrent_downloads: usize,
+    /// Connections of the whole run, at most.
+    pub max_connections: usize,
+    /// Connections to one host, at most.
+    pub max_connections_per_host: usize,
 }
 
 impl Default for Options {
@@ -64,6 +71,9 @@ impl Default for Options {
             resume: true,
             overwrite: false,
             progress_interval: Duration::from_millis(500),
+            concurrent_downloads: 8,
+            max_connections: 64,
+            max_connections_per_host: 16,
         }
     }
 }
@@ -72,12 +82,22 @@ impl Default for Options {
 #[derive(Clone, Debug, Default)]
 pub struct Job {
     pub url: String,
+    /// Other URLs of the same file, tried in order when the one before fails.
+    pub mirrors: Vec<String>,
     /// Exact output path (`-o`); otherwise a name from the server or URL.
     pub output: Option<PathBuf>,
     /// Directory for the output (`-d`).
     pub dir: Option<PathBuf>,
     /// Digests the file must have.
     pub checksums: Vec<Expected>,
+    /// Headers for this file only, after the run's.
+    pub headers: Vec<(String, String)>,
+    pub referer: Option<String>,
+    pub user_agent: Option<String>,
+    /// Connections for this file, instead of the run's `-x`.
+    pub connections: Option<usize>,
+    /// Bytes per second for this file (on top of the run's shared `--limit-rate`).
+    pub limit_rate: Option<u64>,
 }
 
 /// A finished download.
@@ -88,16 +108,26 @@ pub struct Outcome {
     /// Bytes reused from an earlier, interrupted run.
     pub resumed: u64,
     pub elapsed: Duration,
+    /// True when the file was already complete and nothing was downloaded.
+    pub skipped: bool,
 }
 
 /// What every download of a run shares: one HTTP client (so connections are reused), the
 /// options, the progress channel and the stop signal.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Context {
     pub client: Client,
     pub options: Options,
     pub events: Events,
     pub shutdown: Shutdown,
+    /// Connection permits, shared by every download of the run.
+    pub limits: Arc<Limits>,
+    /// `--limit-rate`: one budget shared by every connection of the run.
+    pub rate: Option<Arc<RateLimiter>>,
+    /// The file's own rate limit (`limit-rate=` in an input file).
+    pub file_rate: Option<Arc<RateLimiter>>,
+    /// Output paths being written by this run.
+    claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl Context {
@@ -110,22 +140,58 @@ impl Context {
     pub fn new(options: Options, events: Events, shutdown: Shutdown) -> Result<Context, Error> {
         Ok(Context {
             client: http::client(&options.http)?,
+            limits: Arc::new(Limits::new(
+                options.max_connections,
+                options.max_connections_per_host,
+            )),
+            rate: options.limit_rate.map(|r| Arc::new(RateLimiter::new(r))),
+            file_rate: None,
+            claimed: Default::default(),
             options,
             events,
             shutdown,
         })
+    }
+
+    /// This context with a job's own settings applied (same client, limits and signal).
+    fn for_job(&self, job: &Job) -> Context {
+        let mut ctx = self.clone();
+        let h = &mut ctx.options.http;
+        h.headers.extend(job.headers.iter().cloned());
+        if let Some(r) = &job.referer {
+            h.referer = Some(r.clone());
+        }
+        if let Some(ua) = &job.user_agent {
+            h.user_agent = ua.clone();
+        }
+        if let Some(n) = job.connections {
+            ctx.options.connections = n;
+        }
+        ctx.file_rate = job.limit_rate.map(|r| Arc::new(RateLimiter::new(r)));
+        ctx
+    }
+
+    /// Accounts for `n` received bytes against the run's and the file's rate limits.
+    pub async fn throttle(&self, n: usize) {
+        if let Some(r) = &self.rate {
+            r.take(n).await;
+        }
+        if let Some(r) = &self.file_rate {
+            r.take(n).await;
+        }
     }
 }
 
 /// Downloads `job`; `id` tells its events apart from other downloads'. Emits `Finished` or
 /// `Error`, then a `Result`, for it.
 pub async fn download(ctx: Arc<Context>, id: usize, job: Job) -> Result<Outcome, Error> {
+    let ctx = Arc::new(ctx.for_job(&job));
     let result = download_inner(&ctx, id, &job).await;
     match &result {
         Ok(o) => ctx.events.send(Event::Result(FileResult {
             id,
             url: job.url.clone(),
-            status: "done",
+            status: if o.skipped { "skipped" } else { "done" },
             filename: Some(o.path.display().to_string()),
             bytes: o.bytes,
             resumed_bytes: o.resumed,
@@ -155,9 +221,34 @@ pub async fn download(ctx: Arc<Context>, id: usize, job: Job) -> Result<Outcome,
     result
 }
 
+/// Tries the job's URL, then each mirror while the failure is about the source (a 404, a dead
+/// host), not about the file or the user.
 async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
+    let mut result = download_from(ctx, id, job, &job.url).await;
+    for mirror in &job.mirrors {
+        match &result {
+            Err(e @ (Error::Status { .. } | Error::Transport { .. } | Error::Redirect { .. })) => {
+                ctx.events.log(
+                    Some(id),
+                    Level::Warning,
+                    format!("{e}; trying mirror {mirror}"),
+                );
+                result = download_from(ctx, id, job, mirror).await;
+            }
+            _ => break,
+        }
+    }
+    result
+}
+
+async fn download_from(
+    ctx: &Arc<Context>,
+    id: usize,
+    job: &Job,
+    url: &str,
+) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let url = http::parse_url(&job.url)?;
+    let url = http::parse_url(url)?;
     let mut fresh = !ctx.options.resume;
     let mut restarts = 0;
     loop {
@@ -235,7 +326,9 @@ async fn attempt(
 ) -> Result<Outcome, Error> {
     let known_output = job.output.as_deref().map(|o| place(job, o));
     if let Some(out) = &known_output {
-        refuse_existing(ctx, out)?;
+        if let Some(done) = existing(ctx, job, out, started)? {
+            return Ok(done);
+        }
     }
     let mut candidate = match &known_output {
         Some(out) if !fresh => load_resume(ctx, id, out),
@@ -247,9 +340,13 @@ async fn attempt(
     let if_range = candidate
         .as_ref()
         .and_then(|c| c.validators.if_range().map(str::to_owned));
-    // Nothing is on disk yet, so a stop during the probe needs no saving.
-    let probe = tokio::select! {
-        p = probe(ctx, id, url, start, if_range.as_deref()) => p?,
+    // Nothing is on disk yet, so a stop while waiting or probing needs no saving.
+    let host = url.host_str().unwrap_or_default().to_string();
+    let (permit, probe) = tokio::select! {
+        p = async {
+            let permit = ctx.limits.acquire(&host).await;
+            (permit, probe(ctx, id, url, start, if_range.as_deref()).await)
+        } => (p.0, p.1?),
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
 
@@ -262,7 +359,9 @@ async fn attempt(
                 .get(header::CONTENT_DISPOSITION)
                 .and_then(|v| v.to_str().ok());
             let out = place(job, Path::new(&naming::file_name(cd, &probe.url)));
-            refuse_existing(ctx, &out)?;
+            if let Some(done) = existing(ctx, job, &out, started)? {
+                return Ok(done);
+            }
             if !fresh {
                 candidate = load_resume(ctx, id, &out);
             }
@@ -270,6 +369,7 @@ async fn attempt(
         }
     };
 
+    let _claim = OutputClaim::new(ctx, &output)?;
     let mut checksums = job.checksums.clone();
     let full_body = matches!(probe.kind, ProbeKind::Full { .. });
     checksums.extend(checksum::from_headers(probe.resp.headers(), full_body));
@@ -308,11 +408,12 @@ async fn attempt(
             };
             let file = FileSpec {
                 id,
+                url: job.url.clone(),
                 output,
                 checksums,
                 started,
             };
-            match segmented(ctx, &file, probe, total, done).await {
+            match segmented(ctx, &file, probe, total, done, permit).await {
                 // The server broke range rules with no connection left to try: one plain stream.
                 Err(Error::RangeViolation { detail, .. }) => {
                     ctx.events.log(
@@ -320,9 +421,11 @@ async fn attempt(
                         Level::Warning,
                         format!("{url}: {detail}; downloading over a single connection"),
                     );
+                    let permit = ctx.limits.acquire(&host).await;
                     let (resp, final_url) = plain_get(ctx, id, url).await?;
                     let size = resp.content_length();
-                    stream(ctx, &file, resp, final_url, size, Validators::default()).await
+                    let v = Validators::default();
+                    stream(ctx, &file, resp, final_url, size, v, permit).await
                 }
                 other => other,
             }
@@ -341,22 +444,77 @@ async fn attempt(
             }
             let file = FileSpec {
                 id,
+                url: job.url.clone(),
                 output,
                 checksums,
                 started,
             };
-            stream(ctx, &file, probe.resp, probe.url, size, probe.validators).await
+            let v = probe.validators;
+            stream(ctx, &file, probe.resp, probe.url, size, v, permit).await
         }
     }
 }
 
-fn refuse_existing(ctx: &Context, output: &Path) -> Result<(), Error> {
-    if !ctx.options.overwrite && output.exists() {
-        return Err(Error::Exists {
-            path: output.to_owned(),
-        });
+/// What to do about an output file that already exists: skip it when fastdl can vouch that it
+/// is this download, complete (its completion record matches, or every `--checksum` matches);
+/// otherwise refuse to touch it unless `--overwrite`.
+fn existing(
+    ctx: &Context,
+    job: &Job,
+    output: &Path,
+    started: Instant,
+) -> Result<Option<Outcome>, Error> {
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(None);
+    };
+    if ctx.options.overwrite {
+        return Ok(None);
     }
-    Ok(())
+    let recorded =
+        output::read_record(output).is_some_and(|r| r.url == job.url && r.matches(&meta));
+    let checked = !job.checksums.is_empty() && checksum::verify(output, &job.checksums).is_ok();
+    if meta.is_file() && (recorded || checked) {
+        return Ok(Some(Outcome {
+            path: output.to_owned(),
+            bytes: meta.len(),
+            resumed: 0,
+            elapsed: started.elapsed(),
+            skipped: true,
+        }));
+    }
+    Err(Error::Exists {
+        path: output.to_owned(),
+    })
+}
+
+/// An output path taken by a download of this run, so two batch entries that end up with the
+/// same name (say, from `Content-Disposition`) cannot write the same file. Released on drop.
+struct OutputClaim {
+    claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
+    path: PathBuf,
+}
+
+impl OutputClaim {
+    fn new(ctx: &Context, path: &Path) -> Result<OutputClaim, Error> {
+        let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        if !set.insert(path.to_owned()) {
+            return Err(Error::Usage(format!(
+                "{}: another download of this run writes the same file",
+                path.display()
+            )));
+        }
+        Ok(OutputClaim {
+            claimed: Arc::clone(&ctx.claimed),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Drop for OutputClaim {
+    fn drop(&mut self) {
+        let mut set = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        set.remove(&self.path);
+    }
 }
 
 /// Sleeps before a retry of `err`, or returns `err` when it is final or retries are spent.
@@ -490,6 +648,8 @@ async fn plain_get(ctx: &Context, id: usize, url: &Url) -> Result<(Response, Url
 /// What a download produces, fixed once its name is known.
 struct FileSpec {
     id: usize,
+    /// The job's URL as given, for the completion record.
+    url: String,
     output: PathBuf,
     checksums: Vec<Expected>,
     started: Instant,
@@ -506,7 +666,6 @@ pub(crate) struct Transfer {
     pub part: PartFile,
     pub sched: Scheduler,
     pub counters: Arc<Counters>,
-    pub limiter: Option<RateLimiter>,
 }
 
 impl Transfer {
@@ -532,6 +691,7 @@ async fn segmented(
     probe: Probe,
     total: u64,
     done: RangeSet,
+    permit: Permit,
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     let state = state_path(&part_file);
@@ -548,7 +708,6 @@ async fn segmented(
         part,
         sched: Scheduler::new(total, done, ctx.options.min_split, ctx.options.connections),
         counters: Arc::clone(&counters),
-        limiter: ctx.options.limit_rate.map(RateLimiter::new),
     });
     t.save(&state).await?;
     let base = start_event(
@@ -578,14 +737,9 @@ async fn segmented(
             }
             _ => None,
         };
-        workers.spawn(segment::run(Arc::clone(&t), first));
+        workers.spawn(segment::run(Arc::clone(&t), first, permit));
     }
-    for _ in 1..ctx.options.connections {
-        if !t.sched.join() {
-            break;
-        }
-        workers.spawn(segment::run(Arc::clone(&t), None));
-    }
+    grow(&t, &mut workers);
 
     let mut saver = tokio::time::interval(SAVE_EVERY);
     saver.tick().await;
@@ -601,7 +755,11 @@ async fn segmented(
                 Some(Err(join)) if join.is_cancelled() => {}
                 Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
             },
-            _ = saver.tick() => t.save(&state).await?,
+            _ = saver.tick() => {
+                t.save(&state).await?;
+                // Connections other files gave back may now be free.
+                grow(&t, &mut workers);
+            }
             // Every byte is on disk: connections still reading (a race's loser) are not needed.
             _ = t.sched.wait_finished(), if failure.is_none() => workers.abort_all(),
             _ = ctx.shutdown.wait(), if failure.is_none() => {
@@ -641,6 +799,21 @@ async fn segmented(
     outcome
 }
 
+/// Adds connections to a running file while it has work worth splitting and permits are free
+/// (never waiting for one: a file's extra connections must not hold up other files' first).
+fn grow(t: &Arc<Transfer>, workers: &mut JoinSet<Result<(), Error>>) {
+    let host = t.url.host_str().unwrap_or_default();
+    while t.sched.wants_more() {
+        let Some(permit) = t.ctx.limits.try_acquire(host) else {
+            return;
+        };
+        if !t.sched.join() {
+            return;
+        }
+        workers.spawn(segment::run(Arc::clone(t), None, permit));
+    }
+}
+
 /// One connection, front to back: servers without ranges or without a known size.
 ///
 /// A retry asks for the rest with `Range` + `If-Range` when the server gave a validator; any
@@ -653,6 +826,7 @@ async fn stream(
     url: Url,
     size: Option<u64>,
     validators: Validators,
+    _permit: Permit,
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     resume::remove(&state_path(&part_file));
@@ -665,7 +839,6 @@ async fn stream(
         base.clone(),
         ctx.options.progress_interval,
     );
-    let limiter = ctx.options.limit_rate.map(RateLimiter::new);
     let result = async {
         let mut backoff = Backoff::new(&ctx.options.retry);
         let mut pos = 0u64;
@@ -729,7 +902,7 @@ async fn stream(
                 part.reset(None)?;
                 counters.downloaded.store(0, Ordering::Relaxed);
             }
-            match read_stream(&part, resp, &mut pos, &counters, limiter.as_ref(), &url).await {
+            match read_stream(ctx, &part, resp, &mut pos, &counters, &url).await {
                 Ok(()) => match size {
                     Some(s) if pos != s => {
                         let e = Error::Truncated {
@@ -777,11 +950,11 @@ async fn stream(
 
 /// Appends a reply's body at `pos`. On failure, says whether any byte was written.
 async fn read_stream(
+    ctx: &Context,
     part: &PartFile,
     mut resp: Response,
     pos: &mut u64,
     counters: &Counters,
-    limiter: Option<&RateLimiter>,
     url: &Url,
 ) -> Result<(), (Error, bool)> {
     let start = *pos;
@@ -790,9 +963,7 @@ async fn read_stream(
     let result = loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if let Some(l) = limiter {
-                    l.take(chunk.len()).await;
-                }
+                ctx.throttle(chunk.len()).await;
                 buf.push(chunk);
                 if buf.is_full() {
                     if let Err(e) = write_buf(part, &mut buf, pos, counters) {
@@ -890,6 +1061,7 @@ async fn finish(
                 other => other,
             })?;
     }
+    output::write_record(part.path(), &file.url);
     output::finish(part.path(), &file.output)?;
     let elapsed = file.started.elapsed();
     ctx.events.send(Event::Progress(Progress {
@@ -912,5 +1084,6 @@ async fn finish(
         bytes: total,
         resumed,
         elapsed,
+        skipped: false,
     })
 }

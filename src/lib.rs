@@ -19,11 +19,15 @@
 //! * [`ratelimit`]: the shared token bucket.
 //! * [`shutdown`]: the stop signal.
 
+pub mod batch;
 pub mod checksum;
 pub mod cli;
+pub mod config;
 pub mod download;
 pub mod error;
 pub mod http;
+pub mod input;
+pub mod limits;
 pub mod naming;
 pub mod output;
 pub mod progress;

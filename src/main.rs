@@ -1,77 +1,129 @@
-//! The `fastdl` binary: parse arguments, run the downloads, turn the result into an exit code.
-//! Everything else is in the library.
+//! The `fastdl` binary: parse arguments and the config file, build the jobs, run them, turn the
+//! result into an exit code. Everything else is in the library.
 
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use fastdl::error::exit;
 use fastdl::progress::Renderer;
 use fastdl::shutdown::Shutdown;
-use fastdl::{cli, download, Context, Error, Job};
+use fastdl::{batch, cli, config, input, Context, Error, Job};
 
 fn main() -> ExitCode {
-    let args = match cli::parse() {
-        Ok(a) => a,
+    match prepare() {
+        Ok(Some((args, jobs))) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("fastdl: error: cannot start the async runtime: {e}");
+                    return ExitCode::from(exit::IO);
+                }
+            };
+            ExitCode::from(runtime.block_on(run(args, jobs)))
+        }
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fastdl: error: {e}");
-            return ExitCode::from(e.exit_code());
+            ExitCode::from(e.exit_code())
         }
-    };
+    }
+}
+
+/// Everything that can fail before a download starts, so bad input never half-runs a batch.
+/// `None` when there is nothing to download (`--help`, `--version`, `--print-config`).
+fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
+    let mut args = cli::parse()?;
     if args.help {
         print!("{}", cli::HELP);
-        return ExitCode::SUCCESS;
+        return Ok(None);
     }
     if args.version {
         println!("fastdl {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+        return Ok(None);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("fastdl: error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::IO);
-        }
-    };
-    ExitCode::from(runtime.block_on(run(args)))
+    config::apply(&mut args)?;
+    if args.print_config {
+        print!("{}", args.print_config());
+        return Ok(None);
+    }
+    let jobs = jobs(&args)?;
+    Ok(Some((args, jobs)))
 }
 
-async fn run(args: cli::Args) -> u8 {
+/// The command line's URLs, then the input file's entries.
+fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
+    let mut jobs: Vec<Job> = args
+        .urls
+        .iter()
+        .map(|url| Job {
+            url: url.clone(),
+            output: args.output.clone(),
+            dir: args.dir.clone(),
+            checksums: args.checksums.clone(),
+            ..Job::default()
+        })
+        .collect();
+    if let Some(file) = &args.input_file {
+        let (text, name) = if file == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Error::Usage(format!("cannot read the input list from stdin: {e}")))?;
+            (text, "stdin".to_string())
+        } else {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::Usage(format!("{file}: cannot read input file: {e}")))?;
+            (text, file.clone())
+        };
+        let entries = input::parse(&text, &name)?;
+        input::check_duplicates(&entries, args.dir.as_deref(), &name)?;
+        for e in entries {
+            let dir = match (&args.dir, &e.dir) {
+                (Some(d), Some(sub)) => Some(d.join(sub)),
+                (None, Some(sub)) => Some(sub.clone()),
+                (d, None) => d.clone(),
+            };
+            jobs.push(Job {
+                url: e.urls[0].clone(),
+                mirrors: e.urls[1..].to_vec(),
+                output: e.out.clone(),
+                dir: dir.map(PathBuf::from),
+                checksums: e.checksums.clone(),
+                headers: e.headers.clone(),
+                referer: e.referer.clone(),
+                user_agent: e.user_agent.clone(),
+                connections: e.connections,
+                limit_rate: e.limit_rate,
+            });
+        }
+    }
+    if jobs.is_empty() {
+        return Err(Error::Usage("the input list has no URL".into()));
+    }
+    Ok(jobs)
+}
+
+async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
     let (trigger, shutdown) = Shutdown::new();
     tokio::spawn(async move {
         wait_for_signal().await;
         trigger.trigger();
     });
-    let (events, renderer) = Renderer::spawn(args.render_options());
-    let ctx = match Context::new(args.options(), events, shutdown) {
-        Ok(c) => Arc::new(c),
+    let mut render = args.render_options();
+    render.files = jobs.len();
+    let (events, renderer) = Renderer::spawn(render);
+    let code = match Context::new(args.options(), events, shutdown) {
+        Ok(ctx) => batch::run(Arc::new(ctx), jobs).await,
         Err(e) => {
-            drop(renderer);
             eprintln!("fastdl: error: {e}");
-            return e.exit_code();
+            e.exit_code()
         }
     };
-    let mut code = exit::OK;
-    for (id, url) in args.urls.iter().enumerate() {
-        let job = Job {
-            url: url.clone(),
-            output: args.output.clone(),
-            dir: args.dir.clone(),
-            checksums: args.checksums.clone(),
-        };
-        if let Err(e) = download(Arc::clone(&ctx), id, job).await {
-            if code == exit::OK {
-                code = e.exit_code();
-            }
-            if matches!(e, Error::Interrupted) {
-                code = exit::INTERRUPTED;
-                break;
-            }
-        }
-    }
-    drop(ctx);
     let _ = renderer.await;
     code
 }

@@ -180,3 +180,81 @@ pub fn finish(part: &Path, output: &Path) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// What fastdl records on a file it finished, so a later run can skip it without asking the
+/// server (kept in the `user.fastdl` extended attribute, so no extra file litters the directory).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub url: String,
+    pub size: u64,
+    /// Modification time when recorded, in nanoseconds: a file changed since is not vouched for.
+    pub mtime_ns: i128,
+}
+
+const RECORD_ATTR: &std::ffi::CStr = c"user.fastdl";
+
+impl Record {
+    /// True when `meta` still describes the file as recorded.
+    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        meta.len() == self.size && mtime_ns(meta) == Some(self.mtime_ns)
+    }
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> Option<i128> {
+    let t = meta.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_nanos() as i128)
+}
+
+fn c_path(path: &Path) -> Option<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
+}
+
+/// Records that `path` (the finished `.part`, about to be renamed) is `url`, complete. Best
+/// effort: on a filesystem without extended attributes, later runs simply cannot skip it.
+pub fn write_record(path: &Path, url: &str) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let Some(mtime_ns) = mtime_ns(&meta) else {
+        return;
+    };
+    let record = Record {
+        url: url.to_string(),
+        size: meta.len(),
+        mtime_ns,
+    };
+    let value = serde_json::to_vec(&record).expect("record serialises");
+    if let Some(p) = c_path(path) {
+        // SAFETY: both pointers are valid NUL-terminated strings / a buffer of `value.len()`.
+        unsafe {
+            libc::setxattr(
+                p.as_ptr(),
+                RECORD_ATTR.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            );
+        }
+    }
+}
+
+/// The completion record of `path`, if it has one.
+pub fn read_record(path: &Path) -> Option<Record> {
+    let p = c_path(path)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: valid NUL-terminated strings and a buffer of `buf.len()` bytes.
+    let n = unsafe {
+        libc::getxattr(
+            p.as_ptr(),
+            RECORD_ATTR.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return None;
+    }
+    serde_json::from_slice(&buf[..n as usize]).ok()
+}

@@ -87,6 +87,29 @@ pub enum Event {
     },
     /// The outcome of one file, success or not: the line a batch summary is made of.
     Result(FileResult),
+    /// The end of a run of several files.
+    Summary(Summary),
+}
+
+/// What happened to every file of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub done: usize,
+    pub skipped: usize,
+    pub failed: Vec<Failure>,
+    /// Files never started (the run was interrupted first).
+    pub not_started: usize,
+    /// Bytes downloaded by this run (not counting resumed or skipped ones).
+    pub bytes: u64,
+    pub elapsed: f64,
+}
+
+/// A failed file, for the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub id: usize,
+    pub url: String,
+    pub error: String,
 }
 
 /// How one file ended.
@@ -410,6 +433,35 @@ impl Renderer {
                 self.ended.0 += 1;
                 self.ended.1 += r.bytes;
                 self.update_total();
+            }
+            Event::Summary(s) => {
+                if self.opts.files > 1 {
+                    if let Some(total) = self.total.take() {
+                        total.finish_and_clear();
+                    }
+                    let speed = s.bytes as f64 / s.elapsed.max(0.001);
+                    let mut line = format!(
+                        "Summary: {} done, {} skipped, {} failed",
+                        s.done,
+                        s.skipped,
+                        s.failed.len()
+                    );
+                    if s.not_started > 0 {
+                        line.push_str(&format!(", {} not started", s.not_started));
+                    }
+                    line.push_str(&format!(
+                        "; {} in {} ({}/s)",
+                        human_bytes(s.bytes),
+                        clock(s.elapsed),
+                        human_bytes(speed as u64)
+                    ));
+                    if !self.opts.quiet || !s.failed.is_empty() {
+                        self.println(&line);
+                    }
+                    for f in &s.failed {
+                        self.println(&format!("  failed: {}: {}", f.url, f.error));
+                    }
+                }
             }
             Event::Error { id, message, .. } => {
                 if let Some(bar) = self.bars.remove(&id) {

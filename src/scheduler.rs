@@ -392,6 +392,22 @@ impl Scheduler {
         self.lock().done.clone()
     }
 
+    /// True when another connection would find work: a hole, or a range worth splitting.
+    pub fn wants_more(&self) -> bool {
+        let s = self.lock();
+        if s.workers >= s.allowed || !s.splittable {
+            return false;
+        }
+        let min_piece = self
+            .min_split
+            .max((typical_speed(&s, None) * MIN_PIECE_TIME) as u64);
+        !s.holes.is_empty()
+            || s.slots
+                .iter()
+                .flatten()
+                .any(|slot| slot.remaining() >= 2 * min_piece)
+    }
+
     /// True when every byte of the file is written.
     pub fn complete(&self) -> bool {
         self.lock().done.covers(self.size)

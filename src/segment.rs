@@ -15,6 +15,7 @@ use reqwest::{header, Response, StatusCode};
 use crate::download::Transfer;
 use crate::error::Error;
 use crate::http::{self, Ranged, Validators};
+use crate::limits::Permit;
 use crate::output::Pending;
 use crate::progress::Level;
 use crate::range::{check_content_range, ByteRange};
@@ -39,7 +40,12 @@ enum Stop {
 
 /// Runs one connection until the scheduler has no more work for it. `first` is the probe's
 /// reply with the claim it already covers.
-pub(crate) async fn run(t: Arc<Transfer>, first: Option<(Claim, Response)>) -> Result<(), Error> {
+/// The connection holds `_permit` (its share of the run's connection budget) until it ends.
+pub(crate) async fn run(
+    t: Arc<Transfer>,
+    first: Option<(Claim, Response)>,
+    _permit: Permit,
+) -> Result<(), Error> {
     let result = work(&t, first).await;
     if result.is_err() {
         t.sched.leave();
@@ -285,9 +291,7 @@ async fn read(
                 return Err((e, wrote || kept));
             }
         };
-        if let Some(limiter) = &t.limiter {
-            limiter.take(chunk.len()).await;
-        }
+        t.ctx.throttle(chunk.len()).await;
         // A steal may have lowered our end, or a racing peer finished the slot: stop at once
         // rather than at the next flush.
         if t.sched.is_over(claim, at + buf.len() as u64) {

@@ -87,7 +87,15 @@ async fn json_stream_is_complete_and_monotonic() {
     let result = of(&evs, "result");
     assert_eq!(result[0]["status"], "done");
     assert_eq!(result[0]["bytes"], body.len());
-    assert_eq!(evs.last().unwrap()["event"], "result");
+    let summary = evs.last().unwrap();
+    assert_eq!(summary["event"], "summary", "a run ends with its summary");
+    assert_eq!(
+        (
+            summary["done"].as_u64(),
+            summary["failed"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +120,9 @@ async fn batch_events_have_distinct_ids_and_failures_are_reported() {
     assert_eq!(ids("start"), vec![0]);
     assert_eq!(ids("finished"), vec![0]);
     assert_eq!(ids("error"), vec![1]);
-    let results = of(&evs, "result");
+    // Both run at once: results arrive in any order.
+    let mut results = of(&evs, "result");
+    results.sort_by_key(|r| r["id"].as_u64());
     assert_eq!(results.len(), 2);
     assert_eq!(
         (results[0]["id"].as_u64(), results[0]["status"].as_str()),
@@ -124,6 +134,10 @@ async fn batch_events_have_distinct_ids_and_failures_are_reported() {
     );
     assert!(results[1]["error"].as_str().unwrap().contains("404"));
     assert_eq!(results[1]["exit_code"], 1);
+    let summary = evs.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["done"], 1);
+    assert_eq!(summary["failed"][0]["id"], 1);
     assert_eq!(sha256_file(&dir.path("a")), sha256(&body));
 }
 

@@ -1,0 +1,250 @@
+//! The batch input file (`-i FILE`, `-i -`): aria2c's format, parsed strictly.
+//!
+//! ```text
+//! # a comment
+//! https://a.example/f.iso<TAB>https://mirror.example/f.iso
+//!   out=f.iso
+//!   checksum=sha-256=9f86d0...
+//!   header=Authorization: Bearer x
+//! https://a.example/g.bin
+//! ```
+//!
+//! A line starting at column 0 is an entry: one URL, or several separated by TABs (mirrors of
+//! the same file). Indented `key=value` lines below it set options for that entry. Anything this
+//! module does not understand is an error naming the line: a batch file may come from a crawl,
+//! so nothing in it is executed, no path in it may leave the output directory, and no control
+//! character is accepted.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use crate::checksum::{parse_checksum, Expected};
+use crate::cli::parse_size;
+use crate::error::Error;
+use crate::http::{parse_header, parse_url};
+use crate::naming;
+
+/// One file of a batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Entry {
+    /// Line of the URL, for messages.
+    pub line: usize,
+    /// The URL, then its mirrors.
+    pub urls: Vec<String>,
+    /// `out=`: file name (may include subdirectories) under the output directory.
+    pub out: Option<PathBuf>,
+    /// `dir=`: subdirectory of the output directory.
+    pub dir: Option<PathBuf>,
+    pub checksums: Vec<Expected>,
+    pub headers: Vec<(String, String)>,
+    pub referer: Option<String>,
+    pub user_agent: Option<String>,
+    /// `split=` / `max-connection-per-server=`: connections for this file.
+    pub connections: Option<usize>,
+    /// `limit-rate=` / `max-download-limit=`: bytes per second for this file.
+    pub limit_rate: Option<u64>,
+}
+
+/// Parses an input file's text. `name` is how errors refer to it (`urls.txt`, `stdin`).
+pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, Error> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let bad = |msg: String| Error::Usage(format!("{name}:{line}: {msg}"));
+        if let Some(c) = raw.chars().find(|&c| c.is_control() && c != '\t') {
+            return Err(bad(format!("control character {c:?} is not allowed")));
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if raw.starts_with([' ', '\t']) {
+            let entry = entries
+                .last_mut()
+                .ok_or_else(|| bad("option line before any URL".into()))?;
+            option(entry, trimmed).map_err(&bad)?;
+            continue;
+        }
+        let mut entry = Entry {
+            line,
+            ..Entry::default()
+        };
+        for url in trimmed.split('\t').map(str::trim).filter(|u| !u.is_empty()) {
+            parse_url(url).map_err(|e| bad(e.to_string()))?;
+            entry.urls.push(url.to_string());
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Applies one `key=value` option line to `entry`.
+fn option(entry: &mut Entry, text: &str) -> Result<(), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected key=value, got {text:?}"))?;
+    let (key, value) = (key.trim(), value.trim());
+    let count = |v: &str| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or_else(|| format!("{key}: {v:?} is not a number from 1 to 256"))
+    };
+    match key {
+        "out" => entry.out = Some(relative_path(key, value)?),
+        "dir" => entry.dir = Some(relative_path(key, value)?),
+        "checksum" => entry
+            .checksums
+            .push(parse_checksum(value).map_err(|e| e.to_string())?),
+        "header" => entry
+            .headers
+            .push(parse_header(value).map_err(|e| e.to_string())?),
+        "referer" => entry.referer = Some(value.to_string()),
+        "user-agent" => entry.user_agent = Some(value.to_string()),
+        "split" | "max-connection-per-server" | "connections" => {
+            entry.connections = Some(count(value)?)
+        }
+        "limit-rate" | "max-download-limit" => {
+            let rate = parse_size(value, key).map_err(|e| e.to_string())?;
+            entry.limit_rate = (rate > 0).then_some(rate);
+        }
+        _ => {
+            return Err(format!(
+                "unknown option {key:?} (known: out, dir, checksum, header, referer, user-agent, \
+                 split, max-connection-per-server, limit-rate, max-download-limit)"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// A path from the input file: relative, and never climbing out with `..`.
+fn relative_path(key: &str, value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    let ok = !value.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !ok {
+        return Err(format!(
+            "{key}={value:?} must be a relative path inside the output directory (no .., no leading /)"
+        ));
+    }
+    Ok(path)
+}
+
+impl Entry {
+    /// The output path this entry is expected to write, known before any request: `out=` or
+    /// the name from the URL. (A server's `Content-Disposition` may still pick another name;
+    /// the batch checks that at run time.)
+    pub fn expected_output(&self, dir: Option<&Path>) -> PathBuf {
+        let name = match &self.out {
+            Some(out) => out.clone(),
+            None => {
+                let url = parse_url(&self.urls[0]).expect("validated when parsed");
+                PathBuf::from(naming::file_name(None, &url))
+            }
+        };
+        let mut path = dir.map(Path::to_path_buf).unwrap_or_default();
+        if let Some(sub) = &self.dir {
+            path.push(sub);
+        }
+        path.push(name);
+        path
+    }
+}
+
+/// Refuses a batch in which two entries would write the same file.
+pub fn check_duplicates(entries: &[Entry], dir: Option<&Path>, name: &str) -> Result<(), Error> {
+    let mut seen: HashMap<PathBuf, usize> = HashMap::new();
+    for e in entries {
+        let out = e.expected_output(dir);
+        if let Some(first) = seen.insert(out.clone(), e.line) {
+            return Err(Error::Usage(format!(
+                "{name}:{}: writes {}, like the entry on line {first}; give one of them out=",
+                e.line,
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_mirrors_options_and_comments() {
+        let text = "# list\n\nhttp://a/f.iso\thttp://b/f.iso\n  out=x/f.iso\n\tsplit=4\n  header=X-A: 1\n  limit-rate=1M\nhttps://c/g\n";
+        let e = parse(text, "urls.txt").unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].urls, vec!["http://a/f.iso", "http://b/f.iso"]);
+        assert_eq!(e[0].out, Some(PathBuf::from("x/f.iso")));
+        assert_eq!(e[0].connections, Some(4));
+        assert_eq!(e[0].limit_rate, Some(1 << 20));
+        assert_eq!(e[0].headers, vec![("X-A".into(), "1".into())]);
+        assert_eq!((e[1].line, e[1].urls.len()), (8, 1));
+    }
+
+    #[test]
+    fn every_bad_line_is_named() {
+        let cases = [
+            (
+                "http://a/f\n  on-download-complete=/bin/sh\n",
+                "urls.txt:2: unknown option \"on-download-complete\"",
+            ),
+            ("  out=x\n", "urls.txt:1: option line before any URL"),
+            (
+                "http://a/f\n  out=../../etc/passwd\n",
+                "urls.txt:2: out=\"../../etc/passwd\" must be a relative path",
+            ),
+            (
+                "http://a/f\n  out=/etc/passwd\n",
+                "urls.txt:2: out=\"/etc/passwd\" must be a relative path",
+            ),
+            (
+                "http://a/f\n  dir=..\n",
+                "urls.txt:2: dir=\"..\" must be a relative path",
+            ),
+            ("ftp://a/f\n", "urls.txt:1: ftp://a/f: unsupported scheme"),
+            (
+                "file:///etc/passwd\n",
+                "urls.txt:1: file:///etc/passwd: unsupported scheme",
+            ),
+            ("http://a/f\x1b[31m\n", "urls.txt:1: control character"),
+            (
+                "http://a/f\n  split=0\n",
+                "urls.txt:2: split: \"0\" is not a number",
+            ),
+            (
+                "http://a/f\n  header=X: a\rb\n",
+                "urls.txt:2: control character",
+            ),
+            ("http://a/f\n  header=no colon\n", "urls.txt:2: bad header"),
+            (
+                "http://a/f\n  checksum=sha-256=zz\n",
+                "urls.txt:2: bad --checksum",
+            ),
+            ("http://a/f\n  out\n", "urls.txt:2: expected key=value"),
+        ];
+        for (text, want) in cases {
+            let err = parse(text, "urls.txt").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_outputs_are_refused() {
+        let e = parse("http://a/f.bin\nhttp://b/f.bin\n", "l").unwrap();
+        let err = check_duplicates(&e, None, "l").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "l:2: writes f.bin, like the entry on line 1; give one of them out="
+        );
+        let e = parse("http://a/f.bin\nhttp://b/f.bin\n  out=g.bin\n", "l").unwrap();
+        assert!(check_duplicates(&e, None, "l").is_ok());
+        let e = parse("http://a/f.bin\n  dir=x\nhttp://b/f.bin\n", "l").unwrap();
+        assert!(check_duplicates(&e, Some(Path::new("d")), "l").is_ok());
+    }
+}
