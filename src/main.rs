@@ -2,7 +2,6 @@
 //! result into an exit code. Everything else is in the library.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -92,7 +91,7 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
                 url: e.urls[0].clone(),
                 mirrors: e.urls[1..].to_vec(),
                 output: e.out.clone(),
-                dir: dir.map(PathBuf::from),
+                dir,
                 checksums: e.checksums.clone(),
                 headers: e.headers.clone(),
                 referer: e.referer.clone(),
