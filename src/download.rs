@@ -252,7 +252,7 @@ async fn download_from(
     let mut fresh = !ctx.options.resume;
     let mut restarts = 0;
     loop {
-        match attempt(ctx, id, job, &url, fresh, started).await {
+        match attempt(ctx, id, job, &url, fresh, started, true).await {
             Err(Error::Changed { url, detail }) if restarts < MAX_RESTARTS => {
                 ctx.events.log(
                     Some(id),
@@ -323,14 +323,23 @@ async fn attempt(
     url: &Url,
     fresh: bool,
     started: Instant,
+    guess_name: bool,
 ) -> Result<Outcome, Error> {
     let known_output = job.output.as_deref().map(|o| place(job, o));
+    // Without -o the name usually comes from the URL. Guessing it before the first request
+    // means a finished file needs no request at all, and an interrupted one resumes from its
+    // first missing byte instead of a wasted `bytes=0-`.
+    let guess = known_output
+        .clone()
+        .or_else(|| guess_name.then(|| place(job, Path::new(&naming::file_name(None, url)))));
     if let Some(out) = &known_output {
         if let Some(done) = existing(ctx, job, out, started)? {
             return Ok(done);
         }
+    } else if let Some(done) = guess.as_deref().and_then(|g| recorded(job, g, started)) {
+        return Ok(done);
     }
-    let mut candidate = match &known_output {
+    let mut candidate = match &guess {
         Some(out) if !fresh => load_resume(ctx, id, out),
         _ => None,
     };
@@ -362,8 +371,18 @@ async fn attempt(
             if let Some(done) = existing(ctx, job, &out, started)? {
                 return Ok(done);
             }
-            if !fresh {
-                candidate = load_resume(ctx, id, &out);
+            if guess.as_ref() != Some(&out) {
+                if probe.start != 0 {
+                    // We resumed under the URL's name, but the server names the file otherwise:
+                    // that state is not this file's. Ask again, from byte 0, without guessing.
+                    drop((probe, permit));
+                    return Box::pin(attempt(ctx, id, job, url, fresh, started, false)).await;
+                }
+                candidate = if fresh {
+                    None
+                } else {
+                    load_resume(ctx, id, &out)
+                };
             }
             out
         }
@@ -470,21 +489,36 @@ fn existing(
     if ctx.options.overwrite {
         return Ok(None);
     }
-    let recorded =
-        output::read_record(output).is_some_and(|r| r.url == job.url && r.matches(&meta));
-    let checked = !job.checksums.is_empty() && checksum::verify(output, &job.checksums).is_ok();
-    if meta.is_file() && (recorded || checked) {
-        return Ok(Some(Outcome {
-            path: output.to_owned(),
-            bytes: meta.len(),
-            resumed: 0,
-            elapsed: started.elapsed(),
-            skipped: true,
-        }));
+    if let Some(done) = recorded(job, output, started) {
+        return Ok(Some(done));
+    }
+    if meta.is_file()
+        && !job.checksums.is_empty()
+        && checksum::verify(output, &job.checksums).is_ok()
+    {
+        return Ok(Some(skipped(output, meta.len(), started)));
     }
     Err(Error::Exists {
         path: output.to_owned(),
     })
+}
+
+/// `output` as a skipped download, if its completion record says it is this job's, complete and
+/// unchanged since.
+fn recorded(job: &Job, output: &Path, started: Instant) -> Option<Outcome> {
+    let meta = std::fs::metadata(output).ok().filter(|m| m.is_file())?;
+    let record = output::read_record(output)?;
+    (record.url == job.url && record.matches(&meta)).then(|| skipped(output, meta.len(), started))
+}
+
+fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {
+    Outcome {
+        path: output.to_owned(),
+        bytes,
+        resumed: 0,
+        elapsed: started.elapsed(),
+        skipped: true,
+    }
 }
 
 /// An output path taken by a download of this run, so two batch entries that end up with the
@@ -744,6 +778,10 @@ async fn segmented(
     let mut saver = tokio::time::interval(SAVE_EVERY);
     saver.tick().await;
     let mut failure = None;
+    // Set once every byte is on disk. The branch below must then be disabled: its future is
+    // ready at once from then on, and a loop that never waits starves the runtime threads that
+    // the aborted connections need to wind down (a livelock seen with two files on two cores).
+    let mut finished = false;
     while !workers.is_empty() {
         tokio::select! {
             joined = workers.join_next() => match joined {
@@ -761,7 +799,10 @@ async fn segmented(
                 grow(&t, &mut workers);
             }
             // Every byte is on disk: connections still reading (a race's loser) are not needed.
-            _ = t.sched.wait_finished(), if failure.is_none() => workers.abort_all(),
+            _ = t.sched.wait_finished(), if failure.is_none() && !finished => {
+                finished = true;
+                workers.abort_all();
+            }
             _ = ctx.shutdown.wait(), if failure.is_none() => {
                 failure = Some(Error::Interrupted);
                 workers.abort_all();

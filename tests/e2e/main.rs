@@ -4,6 +4,8 @@
 mod server;
 mod util;
 
+mod batch;
+mod config;
 mod faults;
 mod integrity;
 mod progress;

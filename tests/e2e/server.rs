@@ -108,6 +108,9 @@ pub struct State {
     /// Body bytes written to sockets.
     pub body_bytes: AtomicU64,
     pub connections: AtomicU64,
+    /// Connections open now, and the most ever open at once.
+    pub open: AtomicU64,
+    pub max_open: AtomicU64,
     pub shaping: Mutex<Shaping>,
 }
 
@@ -162,7 +165,10 @@ impl Server {
                 let n = st.connections.fetch_add(1, Ordering::SeqCst) + 1;
                 let st = Arc::clone(&st);
                 tokio::spawn(async move {
-                    let _ = serve(sock, st, n).await;
+                    let now = st.open.fetch_add(1, Ordering::SeqCst) + 1;
+                    st.max_open.fetch_max(now, Ordering::SeqCst);
+                    let _ = serve(sock, Arc::clone(&st), n).await;
+                    st.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });

@@ -47,6 +47,7 @@ impl Drop for TempDir {
 pub struct Run {
     pub code: i32,
     pub stderr: String,
+    pub stdout: String,
 }
 
 pub fn command(dir: &Path, args: &[&str]) -> tokio::process::Command {
@@ -57,6 +58,9 @@ pub fn command(dir: &Path, args: &[&str]) -> tokio::process::Command {
         .env_remove("HTTP_PROXY")
         .env_remove("all_proxy")
         .env_remove("ALL_PROXY")
+        // Never read the real user's config file.
+        .env_remove("FASTDL_CONFIG")
+        .env("XDG_CONFIG_HOME", dir.join(".no-config"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -66,15 +70,47 @@ pub fn command(dir: &Path, args: &[&str]) -> tokio::process::Command {
 
 /// Runs fastdl in `dir` and waits (at most a minute).
 pub async fn fastdl(dir: &Path, args: &[&str]) -> Run {
-    let child = command(dir, args).spawn().expect("spawn fastdl");
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("fastdl finished within a minute")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    fastdl_with(dir, args, &[], None).await
+}
+
+/// Runs fastdl in `dir` with extra environment and optional standard input. A run still going
+/// after a minute is killed and the test fails with what it printed so far.
+pub async fn fastdl_with(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> Run {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = command(dir, args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    if stdin.is_some() {
+        c.stdin(Stdio::piped());
+    }
+    let mut child = c.spawn().expect("spawn fastdl");
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(data).await.unwrap();
+        drop(pipe);
+    }
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let finished = tokio::time::timeout(Duration::from_secs(60), async {
+        let (a, b) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
+        a.and(b).expect("read fastdl's output");
+        child.wait().await.expect("wait for fastdl")
+    })
+    .await;
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let Ok(status) = finished else {
+        panic!("fastdl {args:?} still running after a minute; it printed:\n{stderr}");
+    };
     Run {
-        code: out.status.code().unwrap_or(-1),
+        code: status.code().unwrap_or(-1),
         stderr,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
     }
 }
 

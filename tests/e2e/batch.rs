@@ -1,0 +1,305 @@
+//! Many files at once: input lists, summaries, shared limits, skipping and resuming on rerun.
+
+use std::time::{Duration, Instant};
+
+use crate::server::{payload, Fault, Resource, Server, Shaping};
+use crate::util::*;
+
+const MIB: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_batch_reports_every_file() {
+    let srv = Server::start().await;
+    let bodies: Vec<Vec<u8>> = (0..4)
+        .map(|i| payload(300_000 + i * 1000, 60 + i as u64))
+        .collect();
+    for (i, b) in bodies.iter().enumerate() {
+        srv.add(&format!("/ok{i}.bin"), Resource::new(b.clone()));
+    }
+    let mut slow = Resource::new(payload(500_000, 70));
+    slow.faults = [Fault::Throttle(1_000_000)].into();
+    srv.add("/slow.bin", slow);
+    let list = format!(
+        "# a mixed batch\n{}\n{}\n{}\n{}\n\n{}\n{}\n  out=renamed.bin\n",
+        srv.url("/ok0.bin"),
+        srv.url("/ok1.bin"),
+        srv.url("/missing.bin"),
+        srv.url("/slow.bin"),
+        srv.url("/ok2.bin"),
+        srv.url("/ok3.bin"),
+    );
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), list).unwrap();
+    let r = fastdl(&dir.0, &["-i", "urls.txt", "-d", "out", "-j", "3"]).await;
+    assert_eq!(r.code, 1, "one entry failed: {}", r.stderr);
+    for (i, name) in ["ok0.bin", "ok1.bin", "ok2.bin", "renamed.bin"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            sha256_file(&dir.path(&format!("out/{name}"))),
+            sha256(&bodies[i]),
+            "{name}"
+        );
+    }
+    assert!(dir.path("out/slow.bin").exists());
+    assert!(!dir.path("out/missing.bin").exists());
+    let summary = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("Summary:"))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(
+        summary.starts_with("Summary: 5 done, 0 skipped, 1 failed;"),
+        "{summary}"
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("  failed: {}: ", srv.url("/missing.bin"))),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_skips_complete_files_without_a_request() {
+    let srv = Server::start().await;
+    for i in 0..3 {
+        srv.add(&format!("/f{i}"), Resource::new(payload(100_000, 80 + i)));
+    }
+    let list: String = (0..3)
+        .map(|i| format!("{}\n", srv.url(&format!("/f{i}"))))
+        .collect();
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), &list).unwrap();
+    assert_ok(&fastdl(&dir.0, &["-i", "urls.txt"]).await);
+    let requests = srv.seen().len();
+    let r = fastdl(&dir.0, &["-i", "urls.txt"]).await;
+    assert_ok(&r);
+    assert_eq!(
+        srv.seen().len(),
+        requests,
+        "the server saw no second download"
+    );
+    assert!(
+        r.stderr.contains("Summary: 0 done, 3 skipped, 0 failed"),
+        "{}",
+        r.stderr
+    );
+    // A file changed since it was recorded is not vouched for: not skipped, not overwritten.
+    std::fs::write(dir.path("f1"), b"edited by the user").unwrap();
+    let r = fastdl(&dir.0, &["-i", "urls.txt"]).await;
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(dir.path("f1")).unwrap(),
+        b"edited by the user"
+    );
+    assert!(
+        r.stderr.contains("Summary: 0 done, 2 skipped, 1 failed"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_batch_resumes() {
+    let srv = Server::start().await;
+    let bodies: Vec<Vec<u8>> = (0..3).map(|i| payload(4 * MIB, 90 + i)).collect();
+    for (i, b) in bodies.iter().enumerate() {
+        srv.add(&format!("/f{i}"), Resource::new(b.clone()));
+    }
+    srv.shape(Shaping {
+        rate_per_connection: Some(MIB as u64),
+        ..Shaping::default()
+    });
+    let list: String = (0..3)
+        .map(|i| format!("{}\n", srv.url(&format!("/f{i}"))))
+        .collect();
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), &list).unwrap();
+    // Two connections at 1 MiB/s for 12 MiB: about 6 s, stopped after 1.5 s.
+    let args = [
+        "-i",
+        "urls.txt",
+        "-k",
+        "256K",
+        "--max-connections-per-host",
+        "2",
+    ];
+    let mut child = command(&dir.0, &args).spawn().unwrap();
+    // Interrupt once at least 1 MiB is recorded as saved (however loaded the machine is).
+    let saved = || -> u64 {
+        (0..3)
+            .filter_map(|i| std::fs::read(dir.path(&format!("f{i}.part.fastdl"))).ok())
+            .filter_map(|s| serde_json::from_slice::<serde_json::Value>(&s).ok())
+            .flat_map(|v| v["done"].as_array().cloned().unwrap_or_default())
+            .map(|r| r["end"].as_u64().unwrap() - r["start"].as_u64().unwrap())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while saved() < MIB as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    srv.shape(Shaping::default());
+    let saved = saved();
+    assert!(
+        saved >= MIB as u64,
+        "the interrupted run saved its progress"
+    );
+    let r = fastdl(&dir.0, &["--progress", "json", "-i", "urls.txt"]).await;
+    assert_ok(&r);
+    for (i, b) in bodies.iter().enumerate() {
+        assert_eq!(sha256_file(&dir.path(&format!("f{i}"))), sha256(b));
+    }
+    // Exactly the saved bytes were reused, and only the rest was fetched. (The server's own
+    // byte count would also include data queued in sockets that a steal dropped.)
+    let results: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "result")
+        .collect();
+    let resumed: u64 = results
+        .iter()
+        .map(|e| e["resumed_bytes"].as_u64().unwrap())
+        .sum();
+    let fetched: u64 = results
+        .iter()
+        .map(|e| e["bytes"].as_u64().unwrap())
+        .sum::<u64>()
+        - resumed;
+    assert_eq!(resumed, saved, "every saved byte was reused");
+    assert_eq!(
+        fetched,
+        3 * 4 * MIB as u64 - saved,
+        "only the missing bytes were fetched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_from_stdin() {
+    let srv = Server::start().await;
+    let body = payload(50_000, 100);
+    srv.add("/a", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    let list = format!("{}\n", srv.url("/a"));
+    let r = fastdl_with(
+        &dir.0,
+        &["-i", "-", "-d", "out"],
+        &[],
+        Some(list.as_bytes()),
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("out/a")), sha256(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lists_are_refused_before_anything_starts() {
+    let srv = Server::start().await;
+    srv.add("/a", Resource::new(payload(1000, 101)));
+    let dir = TempDir::new();
+    let good = srv.url("/a");
+    let cases = [
+        (
+            format!("{good}\n{good}\n"),
+            "urls.txt:2: writes a, like the entry on line 1; give one of them out=",
+        ),
+        (
+            format!("{good}\n  out=../escape\n"),
+            "urls.txt:2: out=\"../escape\" must be a relative path",
+        ),
+        (
+            format!("{good}\n  on-download-complete=rm -rf ~\n"),
+            "urls.txt:2: unknown option \"on-download-complete\"",
+        ),
+        (
+            format!("{good}\nfile:///etc/passwd\n"),
+            "urls.txt:2: file:///etc/passwd: unsupported scheme",
+        ),
+        ("# nothing\n".to_string(), "the input list has no URL"),
+    ];
+    for (list, want) in cases {
+        std::fs::write(dir.path("urls.txt"), &list).unwrap();
+        let r = fastdl(&dir.0, &["-i", "urls.txt"]).await;
+        assert_eq!(r.code, 2, "{list:?}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with(&format!("fastdl: error: {want}")),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.lines().count(), 1);
+    }
+    assert!(srv.seen().is_empty(), "no request for a refused batch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_connection_cap_holds() {
+    // No splitting (`-k 16M`), so no connection is ever dropped mid-body: the server, which only
+    // notices a close at its next write, then counts exactly what the client holds.
+    let srv = Server::start().await;
+    for i in 0..8 {
+        let mut r = Resource::new(payload(4 * MIB, 110 + i));
+        r.faults = [Fault::Throttle(8 * MIB as u64)].into();
+        srv.add(&format!("/f{i}"), r);
+    }
+    let list: String = (0..8)
+        .map(|i| format!("{}\n", srv.url(&format!("/f{i}"))))
+        .collect();
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), &list).unwrap();
+    let r = fastdl(
+        &dir.0,
+        &[
+            "-i",
+            "urls.txt",
+            "-j",
+            "8",
+            "-x",
+            "4",
+            "-k",
+            "16M",
+            "--max-connections-per-host",
+            "3",
+        ],
+    )
+    .await;
+    assert_ok(&r);
+    // Three in use at most; a finished file's keep-alive connection may linger in the pool for
+    // a moment while the next file's connection opens (hyper pools it from its own task).
+    let max = srv.state.max_open.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max <= 4, "{max} connections open at once to one host");
+    assert!(max >= 2, "files ran in parallel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_rate_limit_holds_within_ten_percent() {
+    let srv = Server::start().await;
+    for i in 0..3 {
+        srv.add(&format!("/f{i}"), Resource::new(payload(MIB, 120 + i)));
+    }
+    let list: String = (0..3)
+        .map(|i| format!("{}\n", srv.url(&format!("/f{i}"))))
+        .collect();
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), &list).unwrap();
+    let start = Instant::now();
+    let r = fastdl(&dir.0, &["-i", "urls.txt", "-j", "3", "--limit-rate", "1M"]).await;
+    let secs = start.elapsed().as_secs_f64();
+    assert_ok(&r);
+    // 3 MiB at 1 MiB/s for all files together (one bucket), not per file.
+    let rate = 3.0 / secs;
+    assert!(
+        (0.9..=1.1).contains(&rate),
+        "{rate:.2} MiB/s over {secs:.2}s"
+    );
+}
