@@ -18,7 +18,7 @@ pub async fn run(ctx: Arc<Context>, jobs: Vec<Job>) -> u8 {
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut first_failure: Option<u8> = None;
-    let mut interrupted = false;
+    
     let mut running = JoinSet::new();
     let mut queue = jobs.into_iter().enumerate();
     let slots = ctx.options.concurrent_downloads.max(1);
@@ -39,7 +39,7 @@ pub async fn run(ctx: Arc<Context>, jobs: Vec<Job>) -> u8 {
                 summary.done += 1;
                 summary.bytes += o.bytes - o.resumed;
             }
-            Err(Error::Interrupted) => interrupted = true,
+            Err(Error::Interrupted) => summary.interrupted += 1,
             Err(e) => {
                 first_failure.get_or_insert(e.exit_code());
                 summary.failed.push(Failure {
@@ -52,8 +52,14 @@ pub async fn run(ctx: Arc<Context>, jobs: Vec<Job>) -> u8 {
     }
     summary.not_started = queue.count();
     summary.elapsed = started.elapsed().as_secs_f64();
+    let interrupted = summary.interrupted > 0;
     ctx.events.send(Event::Summary(summary));
     if interrupted {
+        ctx.events.log(
+            None,
+            crate::progress::Level::Warning,
+            "interrupted; progress is saved: run the same command again to resume",
+        );
         exit::INTERRUPTED
     } else {
         first_failure.unwrap_or(exit::OK)

@@ -30,7 +30,7 @@ Output:
 Connections:
   -x, --connections N         connections per file, 1-256 (default 8)
   -k, --chunk-size SIZE       smallest range worth its own connection (default 1M)
-      --limit-rate RATE       cap the download speed, e.g. 500K or 10M (bytes per second)
+      --limit-rate RATE       cap the speed of all downloads together, e.g. 500K or 10M
       --timeout DURATION      give up on a connection that delivers nothing this long; the
                               download continues on a new one (default 30s)
       --connect-timeout DUR   limit for connecting (default 10s)
@@ -47,6 +47,23 @@ Requests:
                               the proxy environment variables
       --no-check-certificate  do not verify TLS certificates
       --source-address IP     connect from this local address
+
+Batches:
+  -i, --input-file FILE|-     download every URL listed in FILE (- reads standard input);
+                              aria2c's format: indented out=, dir=, checksum=, header=, referer=,
+                              user-agent=, split=, limit-rate= lines per URL; TAB-separated URLs
+                              are mirrors (docs/input-file.md). Alias: -a, --batch-file
+  -j, --concurrent-downloads N  files at once (default 8)
+      --max-connections-per-host N  connections to one host in total (default 16)
+      --max-connections N     connections in total (default 64)
+  A file already downloaded by fastdl (and unchanged since) is skipped without a request.
+
+Configuration:
+      --config FILE           read settings from FILE (TOML; keys are long option names with
+                              underscores, docs/config.md); default $FASTDL_CONFIG, else
+                              $XDG_CONFIG_HOME/fastdl/config.toml (~/.config/fastdl/config.toml)
+      --no-config             ignore any config file
+      --print-config          print the effective settings and where each comes from
 
 Progress:
       --progress MODE         auto (bars on a terminal, lines otherwise), bar, lines, or json

@@ -97,6 +97,8 @@ pub struct Summary {
     pub done: usize,
     pub skipped: usize,
     pub failed: Vec<Failure>,
+    /// Files stopped by Ctrl-C or SIGTERM, their progress saved.
+    pub interrupted: usize,
     /// Files never started (the run was interrupted first).
     pub not_started: usize,
     /// Bytes downloaded by this run (not counting resumed or skipped ones).
@@ -446,6 +448,9 @@ impl Renderer {
                         s.skipped,
                         s.failed.len()
                     );
+                    if s.interrupted > 0 {
+                        line.push_str(&format!(", {} interrupted", s.interrupted));
+                    }
                     if s.not_started > 0 {
                         line.push_str(&format!(", {} not started", s.not_started));
                     }
@@ -463,11 +468,18 @@ impl Renderer {
                     }
                 }
             }
-            Event::Error { id, message, .. } => {
+            Event::Error {
+                id,
+                message,
+                exit_code,
+            } => {
                 if let Some(bar) = self.bars.remove(&id) {
                     bar.abandon();
                 }
-                self.println(&format!("fastdl: error: {message}"));
+                // An interruption is one event for the whole run: said once, by the summary.
+                if exit_code != crate::error::exit::INTERRUPTED {
+                    self.println(&format!("fastdl: error: {message}"));
+                }
             }
         }
     }
