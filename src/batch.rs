@@ -18,10 +18,12 @@ pub async fn run(ctx: Arc<Context>, jobs: Vec<Job>) -> u8 {
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut first_failure: Option<u8> = None;
-    
+
     let mut running = JoinSet::new();
     let mut queue = jobs.into_iter().enumerate();
-    let slots = ctx.options.concurrent_downloads.max(1);
+    // `-j` itself is enforced by `Context::transfers`; twice as many tasks lets files that are
+    // finishing (sync, verify, rename) overlap the next files' first requests.
+    let slots = 2 * ctx.options.concurrent_downloads.max(1);
     loop {
         while running.len() < slots && !ctx.shutdown.is_set() {
             let Some((id, job)) = queue.next() else { break };

@@ -53,7 +53,7 @@ Batches:
                               aria2c's format: indented out=, dir=, checksum=, header=, referer=,
                               user-agent=, split=, limit-rate= lines per URL; TAB-separated URLs
                               are mirrors (docs/input-file.md). Alias: -a, --batch-file
-  -j, --concurrent-downloads N  files at once (default 8)
+  -j, --concurrent-downloads N  files at once (default 16)
       --max-connections-per-host N  connections to one host in total (default 16)
       --max-connections N     connections in total (default 64)
   A file already downloaded by fastdl (and unchanged since) is skipped without a request.

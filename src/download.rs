@@ -71,7 +71,7 @@ impl Default for Options {
             resume: true,
             overwrite: false,
             progress_interval: Duration::from_millis(500),
-            concurrent_downloads: 8,
+            concurrent_downloads: 16,
             max_connections: 64,
             max_connections_per_host: 16,
         }
@@ -122,6 +122,9 @@ pub struct Context {
     pub shutdown: Shutdown,
     /// Connection permits, shared by every download of the run.
     pub limits: Arc<Limits>,
+    /// Files transferring at once (`-j`). A file gives its permit back when its last byte has
+    /// arrived, so the next file's first request overlaps this one's sync and rename.
+    pub transfers: Arc<tokio::sync::Semaphore>,
     /// `--limit-rate`: one budget shared by every connection of the run.
     pub rate: Option<Arc<RateLimiter>>,
     /// The file's own rate limit (`limit-rate=` in an input file).
@@ -145,6 +148,9 @@ impl Context {
                 options.max_connections_per_host,
             )),
             rate: options.limit_rate.map(|r| Arc::new(RateLimiter::new(r))),
+            transfers: Arc::new(tokio::sync::Semaphore::new(
+                options.concurrent_downloads.max(1),
+            )),
             file_rate: None,
             claimed: Default::default(),
             options,
@@ -351,11 +357,12 @@ async fn attempt(
         .and_then(|c| c.validators.if_range().map(str::to_owned));
     // Nothing is on disk yet, so a stop while waiting or probing needs no saving.
     let host = url.host_str().unwrap_or_default().to_string();
-    let (permit, probe) = tokio::select! {
+    let (transfer, permit, probe) = tokio::select! {
         p = async {
+            let transfer = Arc::clone(&ctx.transfers).acquire_owned().await.expect("never closed");
             let permit = ctx.limits.acquire(&host).await;
-            (permit, probe(ctx, id, url, start, if_range.as_deref()).await)
-        } => (p.0, p.1?),
+            (transfer, permit, probe(ctx, id, url, start, if_range.as_deref()).await)
+        } => (p.0, p.1, p.2?),
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
 
@@ -375,7 +382,7 @@ async fn attempt(
                 if probe.start != 0 {
                     // We resumed under the URL's name, but the server names the file otherwise:
                     // that state is not this file's. Ask again, from byte 0, without guessing.
-                    drop((probe, permit));
+                    drop((probe, permit, transfer));
                     return Box::pin(attempt(ctx, id, job, url, fresh, started, false)).await;
                 }
                 candidate = if fresh {
@@ -432,7 +439,7 @@ async fn attempt(
                 checksums,
                 started,
             };
-            match segmented(ctx, &file, probe, total, done, permit).await {
+            match segmented(ctx, &file, probe, total, done, permit, transfer).await {
                 // The server broke range rules with no connection left to try: one plain stream.
                 Err(Error::RangeViolation { detail, .. }) => {
                     ctx.events.log(
@@ -440,11 +447,15 @@ async fn attempt(
                         Level::Warning,
                         format!("{url}: {detail}; downloading over a single connection"),
                     );
+                    let transfer = Arc::clone(&ctx.transfers)
+                        .acquire_owned()
+                        .await
+                        .expect("never closed");
                     let permit = ctx.limits.acquire(&host).await;
                     let (resp, final_url) = plain_get(ctx, id, url).await?;
                     let size = resp.content_length();
                     let v = Validators::default();
-                    stream(ctx, &file, resp, final_url, size, v, permit).await
+                    stream(ctx, &file, resp, final_url, size, v, (permit, transfer)).await
                 }
                 other => other,
             }
@@ -469,7 +480,16 @@ async fn attempt(
                 started,
             };
             let v = probe.validators;
-            stream(ctx, &file, probe.resp, probe.url, size, v, permit).await
+            stream(
+                ctx,
+                &file,
+                probe.resp,
+                probe.url,
+                size,
+                v,
+                (permit, transfer),
+            )
+            .await
         }
     }
 }
@@ -726,6 +746,7 @@ async fn segmented(
     total: u64,
     done: RangeSet,
     permit: Permit,
+    transfer: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     let state = state_path(&part_file);
@@ -743,7 +764,8 @@ async fn segmented(
         sched: Scheduler::new(total, done, ctx.options.min_split, ctx.options.connections),
         counters: Arc::clone(&counters),
     });
-    t.save(&state).await?;
+    // No state is written before the first save tick: a file that finishes within it (most
+    // files of a batch) never needs one, and two fsyncs per file would dominate a batch.
     let base = start_event(
         ctx,
         file,
@@ -810,6 +832,7 @@ async fn segmented(
         }
     }
     sampler.abort();
+    drop(transfer);
 
     if let Some(e) = failure {
         if matches!(e, Error::Changed { .. } | Error::RangeViolation { .. }) {
@@ -867,7 +890,7 @@ async fn stream(
     url: Url,
     size: Option<u64>,
     validators: Validators,
-    _permit: Permit,
+    permits: (Permit, tokio::sync::OwnedSemaphorePermit),
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     resume::remove(&state_path(&part_file));
@@ -969,6 +992,7 @@ async fn stream(
         _ = ctx.shutdown.wait() => Err(Error::Interrupted),
     };
     sampler.abort();
+    drop(permits); // the transfer is over: the next file may start while this one finishes
     let total = result?;
     part.set_len(total)?;
     let outcome = finish(
