@@ -70,9 +70,12 @@ pub fn save(path: &Path, state: &ResumeState) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Deletes the sidecar (download finished or abandoned).
+/// Deletes the sidecar (download finished or abandoned). Looks first: unlinking a name that
+/// is not there still takes the directory's lock.
 pub fn remove(path: &Path) {
-    let _ = std::fs::remove_file(path);
+    if path.exists() {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ Scenarios (see README.md beside this file):
   capped     128 MiB, 4 MiB/s per TCP connection, 40 ms RTT
   straggler  the same, every 4th connection at 1/8 speed
   loopback   1 GiB, no cap, no delay: CPU seconds and peak RSS
+  smallfiles 2000 files of 32 KiB, 20 ms RTT: files per second
+  mixed      3 files of 256 MiB among 500 of 32 KiB, 4 MiB/s per connection, 20 ms RTT
 
 Runs are interleaved (A B C, A B C, ...) and medians reported, because the machine is shared
 and noisy; ratios within one run are what to compare. A run whose output has the wrong sha256
@@ -137,12 +139,65 @@ def scenario(title, server_flags, path, tools, reps, note):
     return title, size, results, failures
 
 
+def batch_clients(urls, list_file, out_dir, tools):
+    """Command lines that download every URL of `list_file` into `out_dir`."""
+    out = str(out_dir)
+    table = {
+        "fastdl": [str(FASTDL), "-q", "-i", str(list_file), "-d", out],
+        "fastdl -x16 -c64": [str(FASTDL), "-q", "-x", "16", "--max-connections-per-host", "64",
+                             "-i", str(list_file), "-d", out],
+        "aria2c -j16": ["aria2c", "-q", "-i", str(list_file), "-d", out, "-j16",
+                        "--allow-overwrite=true", "--auto-file-renaming=false"],
+        "aria2c -j16 -x16": ["aria2c", "-q", "-i", str(list_file), "-d", out, "-j16", "-x16", "-s16",
+                             "-k1M", "--allow-overwrite=true", "--auto-file-renaming=false"],
+        "curl --parallel 16": ["curl", "--parallel", "--parallel-max", "16", "-s", "--create-dirs",
+                               "--remote-name-all", "--output-dir", out, *urls],
+        "wget -i": ["wget", "-q", "-i", str(list_file), "-P", out],
+    }
+    return {t: table[t] for t in tools}
+
+
+def batch_scenario(title, server_flags, tools, reps, note):
+    """Like scenario(), for many files: every file of the server is downloaded and checked."""
+    print(f"\n== {title}: {note}", flush=True)
+    srv = Server(*server_flags)
+    urls = [srv.url(p) for p in srv.files]
+    total = sum(size for size, _ in srv.files.values())
+    results = {t: [] for t in tools}
+    failures = {t: 0 for t in tools}
+    work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
+    list_file = work / "list.txt"
+    list_file.write_text("".join(u + "\n" for u in urls))
+    out = work / "out"
+    try:
+        for rep in range(reps):
+            for tool, cmd in batch_clients(urls, list_file, out, tools).items():
+                shutil.rmtree(out, ignore_errors=True)
+                wall, cpu, rss, code = run(cmd, work)
+                ok = code == 0 and all(
+                    sha256(out / p.rsplit("/", 1)[1]) == digest
+                    for p, (_, digest) in srv.files.items()
+                    if (out / p.rsplit("/", 1)[1]).exists()
+                ) and len(list(out.iterdir())) == len(urls)
+                if ok:
+                    results[tool].append((wall, cpu, rss))
+                else:
+                    failures[tool] += 1
+                print(f"  rep {rep + 1} {tool:18} {wall:6.2f} s {len(urls) / max(wall, 1e-9):7.1f} files/s "
+                      f"{cpu:5.2f} CPU-s{'' if ok else '  FAILED (exit code, missing file or sha256)'}", flush=True)
+    finally:
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return title, total, results, failures, len(urls)
+
+
 def report(rows):
     lines = []
-    for title, size, results, failures in rows:
-        lines.append(f"\n### {title} ({size / 2**20:.0f} MiB)\n")
-        lines.append("| tool | median s | MiB/s | CPU-s | peak RSS MiB | time vs fastdl | failed runs |")
-        lines.append("|---|---|---|---|---|---|---|")
+    for title, size, results, failures, *files in rows:
+        files = files[0] if files else None
+        lines.append(f"\n### {title} ({size / 2**20:.0f} MiB{f' in {files} files' if files else ''})\n")
+        lines.append("| tool | median s | MiB/s | files/s | CPU-s | peak RSS MiB | time vs fastdl | failed runs |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         base = None
         for tool, runs in results.items():
             if runs:
@@ -150,12 +205,13 @@ def report(rows):
                 break
         for tool, runs in results.items():
             if not runs:
-                lines.append(f"| {tool} | - | - | - | - | - | {failures[tool]} |")
+                lines.append(f"| {tool} | - | - | - | - | - | - | {failures[tool]} |")
                 continue
             wall = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
             rss = max(r[2] for r in runs)
-            lines.append(f"| {tool} | {wall:.2f} | {size / 2**20 / wall:.1f} | {cpu:.2f} | {rss:.1f} | "
+            rate = f"{files / wall:.0f}" if files else "-"
+            lines.append(f"| {tool} | {wall:.2f} | {size / 2**20 / wall:.1f} | {rate} | {cpu:.2f} | {rss:.1f} | "
                          f"{wall / base:.2f}x | {failures[tool]} |")
     return "\n".join(lines)
 
@@ -163,10 +219,11 @@ def report(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("scenarios", nargs="*", default=["capped", "straggler", "loopback"])
+    ap.add_argument("scenarios", nargs="*",
+                    default=["capped", "straggler", "loopback", "smallfiles", "mixed"])
     args = ap.parse_args()
     build()
-    ensure_tools(["aria2c", "axel", "curl", "/usr/bin/time"])
+    ensure_tools(["aria2c", "axel", "curl", "wget", "/usr/bin/time"])
     shaped = ["--file", "/f=128M", "--rate", "4M", "--latency", "40ms"]
     anchors = ["fastdl -x16", "aria2c -x16", "axel -n16"]
     rows = []
@@ -181,6 +238,17 @@ def main():
             rows.append(scenario("loopback", ["--file", "/f=1G"], "/f",
                                  ["fastdl", "fastdl -x16", "fastdl -x1", "curl", "aria2c -x16", "axel -n16"],
                                  args.reps, "1 GiB, no cap, no delay: CPU and memory cost"))
+        elif name == "smallfiles":
+            rows.append(batch_scenario("smallfiles", ["--files", "/s/f=2000x32K", "--latency", "20ms"],
+                                       ["fastdl", "aria2c -j16", "curl --parallel 16", "wget -i"], args.reps,
+                                       "2000 files of 32 KiB, 20 ms RTT; ceiling ~780 files/s at 16 connections"))
+        elif name == "mixed":
+            rows.append(batch_scenario(
+                "mixed",
+                ["--file", "/big0=256M", "--file", "/big1=256M", "--file", "/big2=256M",
+                 "--files", "/s/f=500x32K", "--rate", "4M", "--latency", "20ms"],
+                ["fastdl", "fastdl -x16 -c64", "aria2c -j16 -x16", "curl --parallel 16"], args.reps,
+                "3 x 256 MiB among 500 x 32 KiB, 4 MiB/s per connection, 20 ms RTT"))
         else:
             sys.exit(f"bench: unknown scenario {name}")
     text = report(rows)
