@@ -399,6 +399,14 @@ async fn attempt(
     let mut checksums = job.checksums.clone();
     let full_body = matches!(probe.kind, ProbeKind::Full { .. });
     checksums.extend(checksum::from_headers(probe.resp.headers(), full_body));
+    let file = FileSpec {
+        id,
+        url: job.url.clone(),
+        output,
+        checksums,
+        started,
+    };
+    let output = &file.output;
 
     match probe.kind {
         ProbeKind::Ranged { total } => {
@@ -431,13 +439,6 @@ async fn attempt(
                     RangeSet::new()
                 }
                 None => RangeSet::new(),
-            };
-            let file = FileSpec {
-                id,
-                url: job.url.clone(),
-                output,
-                checksums,
-                started,
             };
             match segmented(ctx, &file, probe, total, done, permit, transfer).await {
                 // The server broke range rules with no connection left to try: one plain stream.
@@ -472,13 +473,6 @@ async fn attempt(
                     ),
                 );
             }
-            let file = FileSpec {
-                id,
-                url: job.url.clone(),
-                output,
-                checksums,
-                started,
-            };
             let v = probe.validators;
             stream(
                 ctx,

@@ -18,31 +18,19 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::checksum::{parse_checksum, Expected};
+use crate::checksum::parse_checksum;
 use crate::cli::parse_size;
+use crate::download::Job;
 use crate::error::Error;
 use crate::http::{parse_header, parse_url};
 use crate::naming;
 
-/// One file of a batch.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// One file of a batch: the job, and the line it came from (for messages). The job's `output`
+/// and `dir` are relative to the run's output directory; the caller joins them.
+#[derive(Clone, Debug, Default)]
 pub struct Entry {
-    /// Line of the URL, for messages.
     pub line: usize,
-    /// The URL, then its mirrors.
-    pub urls: Vec<String>,
-    /// `out=`: file name (may include subdirectories) under the output directory.
-    pub out: Option<PathBuf>,
-    /// `dir=`: subdirectory of the output directory.
-    pub dir: Option<PathBuf>,
-    pub checksums: Vec<Expected>,
-    pub headers: Vec<(String, String)>,
-    pub referer: Option<String>,
-    pub user_agent: Option<String>,
-    /// `split=` / `max-connection-per-server=`: connections for this file.
-    pub connections: Option<usize>,
-    /// `limit-rate=` / `max-download-limit=`: bytes per second for this file.
-    pub limit_rate: Option<u64>,
+    pub job: Job,
 }
 
 /// Parses an input file's text. `name` is how errors refer to it (`urls.txt`, `stdin`).
@@ -62,24 +50,29 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, Error> {
             let entry = entries
                 .last_mut()
                 .ok_or_else(|| bad("option line before any URL".into()))?;
-            option(entry, trimmed).map_err(&bad)?;
+            option(&mut entry.job, trimmed).map_err(&bad)?;
             continue;
         }
-        let mut entry = Entry {
-            line,
-            ..Entry::default()
-        };
+        let mut urls = Vec::new();
         for url in trimmed.split('\t').map(str::trim).filter(|u| !u.is_empty()) {
             parse_url(url).map_err(|e| bad(e.to_string()))?;
-            entry.urls.push(url.to_string());
+            urls.push(url.to_string());
         }
-        entries.push(entry);
+        let url = urls.remove(0);
+        entries.push(Entry {
+            line,
+            job: Job {
+                url,
+                mirrors: urls,
+                ..Job::default()
+            },
+        });
     }
     Ok(entries)
 }
 
 /// Applies one `key=value` option line to `entry`.
-fn option(entry: &mut Entry, text: &str) -> Result<(), String> {
+fn option(entry: &mut Job, text: &str) -> Result<(), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("expected key=value, got {text:?}"))?;
@@ -91,7 +84,7 @@ fn option(entry: &mut Entry, text: &str) -> Result<(), String> {
             .ok_or_else(|| format!("{key}: {v:?} is not a number from 1 to 256"))
     };
     match key {
-        "out" => entry.out = Some(relative_path(key, value)?),
+        "out" => entry.output = Some(relative_path(key, value)?),
         "dir" => entry.dir = Some(relative_path(key, value)?),
         "checksum" => entry
             .checksums
@@ -138,15 +131,15 @@ impl Entry {
     /// the name from the URL. (A server's `Content-Disposition` may still pick another name;
     /// the batch checks that at run time.)
     pub fn expected_output(&self, dir: Option<&Path>) -> PathBuf {
-        let name = match &self.out {
+        let name = match &self.job.output {
             Some(out) => out.clone(),
             None => {
-                let url = parse_url(&self.urls[0]).expect("validated when parsed");
+                let url = parse_url(&self.job.url).expect("validated when parsed");
                 PathBuf::from(naming::file_name(None, &url))
             }
         };
         let mut path = dir.map(Path::to_path_buf).unwrap_or_default();
-        if let Some(sub) = &self.dir {
+        if let Some(sub) = &self.job.dir {
             path.push(sub);
         }
         path.push(name);
@@ -179,12 +172,16 @@ mod tests {
         let text = "# list\n\nhttp://a/f.iso\thttp://b/f.iso\n  out=x/f.iso\n\tsplit=4\n  header=X-A: 1\n  limit-rate=1M\nhttps://c/g\n";
         let e = parse(text, "urls.txt").unwrap();
         assert_eq!(e.len(), 2);
-        assert_eq!(e[0].urls, vec!["http://a/f.iso", "http://b/f.iso"]);
-        assert_eq!(e[0].out, Some(PathBuf::from("x/f.iso")));
-        assert_eq!(e[0].connections, Some(4));
-        assert_eq!(e[0].limit_rate, Some(1 << 20));
-        assert_eq!(e[0].headers, vec![("X-A".into(), "1".into())]);
-        assert_eq!((e[1].line, e[1].urls.len()), (8, 1));
+        let j = &e[0].job;
+        assert_eq!(
+            (j.url.as_str(), j.mirrors.clone()),
+            ("http://a/f.iso", vec!["http://b/f.iso".to_string()])
+        );
+        assert_eq!(j.output, Some(PathBuf::from("x/f.iso")));
+        assert_eq!(j.connections, Some(4));
+        assert_eq!(j.limit_rate, Some(1 << 20));
+        assert_eq!(j.headers, vec![("X-A".into(), "1".into())]);
+        assert_eq!((e[1].line, e[1].job.mirrors.len()), (8, 0));
     }
 
     #[test]

@@ -81,24 +81,13 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
         };
         let entries = input::parse(&text, &name)?;
         input::check_duplicates(&entries, args.dir.as_deref(), &name)?;
-        for e in entries {
-            let dir = match (&args.dir, &e.dir) {
+        for mut e in entries {
+            // Entries' out= and dir= are relative to -d.
+            e.job.dir = match (&args.dir, e.job.dir.take()) {
                 (Some(d), Some(sub)) => Some(d.join(sub)),
-                (None, Some(sub)) => Some(sub.clone()),
-                (d, None) => d.clone(),
+                (d, sub) => sub.or_else(|| d.clone()),
             };
-            jobs.push(Job {
-                url: e.urls[0].clone(),
-                mirrors: e.urls[1..].to_vec(),
-                output: e.out.clone(),
-                dir,
-                checksums: e.checksums.clone(),
-                headers: e.headers.clone(),
-                referer: e.referer.clone(),
-                user_agent: e.user_agent.clone(),
-                connections: e.connections,
-                limit_rate: e.limit_rate,
-            });
+            jobs.push(e.job);
         }
     }
     if jobs.is_empty() {
