@@ -46,6 +46,9 @@ Requests:
       --proxy URL             http://, https://, socks5:// or socks5h:// proxy; '' ignores
                               the proxy environment variables
       --no-check-certificate  do not verify TLS certificates
+      --cookies FILE|-        Netscape cookies file (- reads standard input, as yt-dlp passes
+                              it); each request and redirect gets only the cookies whose
+                              domain, path and secure flag match its URL
       --source-address IP     connect from this local address
 
 Batches:
@@ -121,6 +124,10 @@ pub struct Args {
     pub print_config: bool,
     /// Where each setting came from, by config key: "command line" or "FILE:LINE".
     pub sources: std::collections::BTreeMap<String, String>,
+    /// `--cookies FILE|-`: a Netscape cookies file (`-` reads standard input).
+    pub cookies: Option<String>,
+    /// The jar read from `cookies` (filled by the binary, which does the I/O).
+    pub cookie_jar: Option<std::sync::Arc<crate::cookies::CookieJar>>,
 }
 
 /// Parses the process arguments.
@@ -240,6 +247,7 @@ where
                 mark(&mut a, "proxy");
             }
             Long("no-check-certificate") => a.insecure = true,
+            Long("cookies") | Long("load-cookies") => a.cookies = Some(text(&mut p)?),
             Long("source-address") => {
                 let v = text(&mut p)?;
                 a.source_address = Some(v.parse().map_err(|_| {
@@ -319,6 +327,7 @@ impl Args {
         h.referer = self.referer.clone();
         h.proxy = self.proxy.clone();
         h.insecure = self.insecure;
+        h.cookies = self.cookie_jar.clone();
         h.source_address = self.source_address;
         if let Some(t) = self.timeout {
             h.timeout = t;

@@ -48,6 +48,8 @@ pub struct HttpOptions {
     pub connect_timeout: Duration,
     /// Limit for one read to deliver anything: the stall detector. There is no total deadline.
     pub timeout: Duration,
+    /// Cookies (`--cookies`), matched against every request and every redirect hop.
+    pub cookies: Option<std::sync::Arc<crate::cookies::CookieJar>>,
 }
 
 impl Default for HttpOptions {
@@ -61,6 +63,7 @@ impl Default for HttpOptions {
             source_address: None,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            cookies: None,
         }
     }
 }
@@ -194,6 +197,13 @@ pub async fn get(
         let mut req = client
             .get(current.clone())
             .headers(request_headers(opts, same_origin));
+        if let Some(cookie) = opts
+            .cookies
+            .as_ref()
+            .and_then(|jar| jar.header_for(&current))
+        {
+            req = req.header(header::COOKIE, cookie);
+        }
         let mut line = format!("GET {current}");
         if let Some(r) = range {
             let value = range_header(r.start, r.end);

@@ -23,6 +23,7 @@ pub mod batch;
 pub mod checksum;
 pub mod cli;
 pub mod config;
+pub mod cookies;
 pub mod download;
 pub mod error;
 pub mod http;

@@ -46,12 +46,44 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
         return Ok(None);
     }
     config::apply(&mut args)?;
+    let cookies = cookie_jar(&args)?;
     if args.print_config {
         print!("{}", args.print_config());
         return Ok(None);
     }
     let jobs = jobs(&args)?;
+    args.cookie_jar = cookies;
     Ok(Some((args, jobs)))
+}
+
+/// Reads `--cookies FILE|-` (before anything starts, so a bad jar is a usage error).
+fn cookie_jar(args: &cli::Args) -> Result<Option<Arc<fastdl::cookies::CookieJar>>, Error> {
+    let Some(source) = &args.cookies else {
+        return Ok(None);
+    };
+    if source == "-" && args.input_file.as_deref() == Some("-") {
+        return Err(Error::Usage(
+            "--cookies - and -i - cannot both read standard input".into(),
+        ));
+    }
+    let text = if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::Usage(format!("cannot read cookies from stdin: {e}")))?;
+        text
+    } else {
+        std::fs::read_to_string(source)
+            .map_err(|e| Error::Usage(format!("{source}: cannot read cookies file: {e}")))?
+    };
+    let name = if source == "-" {
+        "stdin"
+    } else {
+        source.as_str()
+    };
+    Ok(Some(Arc::new(fastdl::cookies::CookieJar::parse(
+        &text, name,
+    )?)))
 }
 
 /// The command line's URLs, then the input file's entries.

@@ -132,3 +132,60 @@ async fn bad_arguments_are_usage_errors() {
         assert!(r.stderr.starts_with("fastdl: error: "), "{}", r.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_scoped_by_host_and_path_across_redirects() {
+    let a = Server::start().await;
+    let b = Server::start().await;
+    let body = payload(20_000, 43);
+    b.add("/f", Resource::new(body.clone()));
+    // Another host name for the same machine: cookies for 127.0.0.1 must not go there.
+    let to_b = format!("http://localhost:{}/f", b.addr.port());
+    a.add(
+        "/f",
+        Resource {
+            redirect: Some(to_b),
+            ..Resource::default()
+        },
+    );
+    let jar = "# Netscape HTTP Cookie File\n\
+               127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tlocal-secret\n\
+               127.0.0.1\tFALSE\t/private/\tFALSE\t0\tpriv\tp\n\
+               .example.com\tTRUE\t/\tFALSE\t0\tother\tx\n";
+    let dir = TempDir::new();
+    let r = fastdl_with(
+        &dir.0,
+        &["--cookies", "-", "-o", "f", &a.url("/f")],
+        &[],
+        Some(jar.as_bytes()),
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert_eq!(
+        a.seen()[0].header("cookie"),
+        Some("sid=local-secret"),
+        "only the matching cookie"
+    );
+    for s in b.seen() {
+        assert_eq!(
+            s.header("cookie"),
+            None,
+            "a cookie followed the redirect to another host"
+        );
+    }
+    let r = fastdl_with(
+        &dir.0,
+        &["--cookies", "-", "-o", "g", &a.url("/f")],
+        &[],
+        Some(b"not a jar\n"),
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .starts_with("fastdl: error: stdin:1: expected 7 TAB-separated fields"),
+        "{}",
+        r.stderr
+    );
+}
