@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit and end-to-end tests, then yt-dlp (real, pinned, from PyPI,
+# in a venv under target/) driving fastdl through integration/ytdlp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test
+cargo build --quiet --bin fastdl --example bench-server
+venv=target/ytdlp-venv
+if [ ! -x "$venv/bin/python" ]; then
+    # Debian's system python3 ships venv separately.
+    python3 -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$venv"; }
+fi
+"$venv/bin/pip" install --quiet --upgrade "yt-dlp==2026.10.26" ./integration/ytdlp
+FASTDL_BIN_DIR="$PWD/target/debug" BENCH_SERVER="$PWD/target/debug/examples/bench-server" \
+    "$venv/bin/python" -m unittest discover -v -s integration/ytdlp/tests

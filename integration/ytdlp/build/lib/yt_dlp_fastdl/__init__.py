@@ -1,0 +1,132 @@
+"""fastdl as a yt-dlp external downloader (`--downloader fastdl`).
+
+`FastdlFD` turns what yt-dlp knows about a download into fastdl flags, hands the cookie jar over
+on stdin (scoped by fastdl per request and redirect, never a flat Cookie header), and turns
+fastdl's JSON progress lines (stderr) into yt-dlp progress-hook calls, so yt-dlp's bar,
+`--progress-template` and API `progress_hooks` all work.
+"""
+import io
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+__all__ = ["register"]
+
+_WARNED = False
+
+
+def register(external):
+    """Adds FastdlFD to yt-dlp's registry of external downloaders (idempotent)."""
+    if "fastdl" in external._BY_NAME:
+        return
+    external._BY_NAME["fastdl"] = _make_class(external)
+
+
+def _make_class(external):
+    from yt_dlp.utils import Popen
+
+    class FastdlFD(external.ExternalFD):
+        SUPPORTED_PROTOCOLS = ("http", "https")
+        AVAILABLE_OPT = "--version"
+        _CAPTURE_STDERR = False
+
+        @classmethod
+        def available(cls, path=None):
+            exe = cls.EXE_NAME if path in (None, cls.get_basename()) else path
+            if shutil.which(exe) is None:
+                global _WARNED
+                if not _WARNED:
+                    _WARNED = True
+                    import sys
+
+                    print(f"WARNING: [fastdl] the fastdl binary was not found on PATH ({exe}); "
+                          "yt-dlp will use its own downloader", file=sys.stderr)
+                return False
+            cls.exe = exe
+            return exe
+
+        @classmethod
+        def supports(cls, info_dict):
+            # POST bodies are never handed to external downloaders.
+            return not info_dict.get("request_data") and super().supports(info_dict)
+
+        def real_download(self, filename, info_dict):
+            self._final_filename = filename
+            # HLS/DASH delegation attaches only the screen reporter: re-attach the API hooks.
+            for ph in getattr(self.ydl, "_progress_hooks", []):
+                if ph not in self._progress_hooks:
+                    self.add_progress_hook(ph)
+            return super().real_download(filename, info_dict)
+
+        def _make_cmd(self, tmpfilename, info_dict):
+            cmd = [self.exe, "--progress", "json", "--cookies", "-", "--overwrite"]
+            for key, val in (info_dict.get("http_headers") or {}).items():
+                cmd += ["--header", f"{key}: {val}"]
+            cmd += self._option("--limit-rate", "ratelimit")
+            retries = self.params.get("retries")
+            if retries is not None:
+                cmd += ["--retries", "inf" if retries in (float("inf"), "inf", "infinite") else str(int(retries))]
+            cmd += self._option("--proxy", "proxy")
+            cmd += self._option("--source-address", "source_address")
+            cmd += self._valueless_option("--no-check-certificate", "nocheckcertificate")
+            if self.params.get("continuedl") is False:
+                cmd += ["--no-continue"]
+            cmd += self._valueless_option("--verbose", "verbose")
+            # The user's own knobs (-x, --chunk-size ...), before the flags that must win.
+            cmd += self._configuration_args()
+            cmd += [f"--output={tmpfilename}", "--", info_dict["url"]]
+            return cmd
+
+        def _call_process(self, cmd, info_dict):
+            jar = io.StringIO()
+            self.ydl.cookiejar._really_save(jar, True, True)
+            proc = Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+
+            def feed():
+                try:
+                    proc.stdin.write(jar.getvalue())
+                    proc.stdin.close()
+                except OSError:
+                    pass
+
+            # A large jar must not deadlock against a full stderr pipe.
+            threading.Thread(target=feed, daemon=True).start()
+            for line in proc.stderr:
+                self._handle_line(line, info_dict)
+            proc.wait()
+            return "", "", proc.returncode
+
+        def _handle_line(self, line, info_dict):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                self.to_stderr(line.rstrip("\n"))
+                return
+            kind = event.get("event")
+            if kind == "progress":
+                self._hook_progress({
+                    "status": "downloading",
+                    "downloaded_bytes": event.get("downloaded_bytes"),
+                    "total_bytes": event.get("total_bytes"),
+                    "total_bytes_estimate": event.get("total_bytes_estimate"),
+                    "speed": event.get("speed"),
+                    "eta": event.get("eta"),
+                    "elapsed": event.get("elapsed"),
+                    "filename": getattr(self, "_final_filename", event.get("filename")),
+                    "tmpfilename": event.get("filename"),
+                    "ctx_id": info_dict.get("ctx_id"),
+                }, info_dict)
+            elif kind == "log":
+                message = f"[fastdl] {event.get('message', '')}"
+                if event.get("level") == "warning":
+                    self.report_warning(message)
+                elif event.get("level") == "debug":
+                    self.write_debug(message)
+                else:
+                    self.to_screen(message)
+            elif kind == "error":
+                self.to_stderr(f"[fastdl] {event.get('message', '')}")
+
+    return FastdlFD
