@@ -1126,7 +1126,8 @@ async fn finish(
     ctx.events.send(Event::Progress(Progress {
         downloaded_bytes: total,
         total_bytes: Some(total),
-        speed: None,
+        // The average of this run, so the last line shows a speed, not "Unknown".
+        speed: Some((total - resumed) as f64 / elapsed.as_secs_f64().max(0.001)),
         eta: Some(0.0),
         elapsed: elapsed.as_secs_f64(),
         ..base.clone()
