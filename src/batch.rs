@@ -43,7 +43,9 @@ pub async fn run(ctx: Arc<Context>, jobs: Vec<Job>) -> u8 {
             }
             Err(Error::Interrupted) => summary.interrupted += 1,
             Err(e) => {
-                first_failure.get_or_insert(e.exit_code());
+                if !ctx.options.failures_allowed {
+                    first_failure.get_or_insert(e.exit_code());
+                }
                 summary.failed.push(Failure {
                     id,
                     url,

@@ -46,6 +46,10 @@ Requests:
       --proxy URL             http://, https://, socks5:// or socks5h:// proxy; '' ignores
                               the proxy environment variables
       --no-check-certificate  do not verify TLS certificates
+      --fragments JOB.json    download HLS/DASH pieces listed in a JSON job (docs/ytdlp.md),
+                              each to exactly its out path; missing pieces are left out
+                              (exit 0) unless --abort-on-unavailable-fragment
+      --concurrent-fragments N, --fragment-retries N|inf   for --fragments
       --cookies FILE|-        Netscape cookies file (- reads standard input, as yt-dlp passes
                               it); each request and redirect gets only the cookies whose
                               domain, path and secure flag match its URL
@@ -126,6 +130,11 @@ pub struct Args {
     pub sources: std::collections::BTreeMap<String, String>,
     /// `--cookies FILE|-`: a Netscape cookies file (`-` reads standard input).
     pub cookies: Option<String>,
+    /// `--fragments JOB.json`: HLS/DASH pieces to download (fragment.rs).
+    pub fragments: Option<String>,
+    /// `Some(None)` is `--fragment-retries inf`.
+    pub fragment_retries: Option<Option<u32>>,
+    pub abort_on_unavailable_fragment: bool,
     /// The jar read from `cookies` (filled by the binary, which does the I/O).
     pub cookie_jar: Option<std::sync::Arc<crate::cookies::CookieJar>>,
 }
@@ -247,6 +256,20 @@ where
                 mark(&mut a, "proxy");
             }
             Long("no-check-certificate") => a.insecure = true,
+            Long("fragments") => a.fragments = Some(text(&mut p)?),
+            Long("concurrent-fragments") => {
+                a.concurrent_downloads =
+                    Some(parse_count(&text(&mut p)?, "--concurrent-fragments")?.max(1));
+                mark(&mut a, "concurrent_downloads");
+            }
+            Long("fragment-retries") => {
+                let v = text(&mut p)?;
+                a.fragment_retries = Some(match v.as_str() {
+                    "inf" | "infinite" => None,
+                    n => Some(parse_count(n, "--fragment-retries")? as u32),
+                });
+            }
+            Long("abort-on-unavailable-fragment") => a.abort_on_unavailable_fragment = true,
             Long("cookies") | Long("load-cookies") => a.cookies = Some(text(&mut p)?),
             Long("source-address") => {
                 let v = text(&mut p)?;
@@ -292,7 +315,7 @@ where
     if a.help || a.version || a.print_config {
         return Ok(a);
     }
-    if a.urls.is_empty() && a.input_file.is_none() {
+    if a.urls.is_empty() && a.input_file.is_none() && a.fragments.is_none() {
         return Err(Error::Usage("no URL given; see fastdl --help".into()));
     }
     if a.output.is_some() && (a.urls.len() > 1 || a.input_file.is_some()) {
@@ -351,6 +374,12 @@ impl Args {
             o.retry.max_delay = d;
         }
         o.limit_rate = self.limit_rate;
+        if self.fragments.is_some() {
+            if let Some(r) = self.fragment_retries {
+                o.retry.retries = r;
+            }
+            o.failures_allowed = !self.abort_on_unavailable_fragment;
+        }
         if let Some(n) = self.concurrent_downloads {
             o.concurrent_downloads = n;
         }

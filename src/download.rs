@@ -58,6 +58,9 @@ pub struct Options {
     pub max_connections: usize,
     /// Connections to one host, at most.
     pub max_connections_per_host: usize,
+    /// A failed file does not fail the run (HLS/DASH fragments, unless
+    /// `--abort-on-unavailable-fragment`: yt-dlp skips missing pieces).
+    pub failures_allowed: bool,
 }
 
 impl Default for Options {
@@ -74,6 +77,7 @@ impl Default for Options {
             concurrent_downloads: 16,
             max_connections: 64,
             max_connections_per_host: 16,
+            failures_allowed: false,
         }
     }
 }
@@ -98,6 +102,9 @@ pub struct Job {
     pub connections: Option<usize>,
     /// Bytes per second for this file (on top of the run's shared `--limit-rate`).
     pub limit_rate: Option<u64>,
+    /// Only these bytes of the URL, written to exactly `output` (an HLS `EXT-X-BYTERANGE`
+    /// fragment).
+    pub range: Option<crate::range::ByteRange>,
 }
 
 /// A finished download.
@@ -230,6 +237,9 @@ pub async fn download(ctx: Arc<Context>, id: usize, job: Job) -> Result<Outcome,
 /// Tries the job's URL, then each mirror while the failure is about the source (a 404, a dead
 /// host), not about the file or the user.
 async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
+    if let Some(range) = job.range {
+        return crate::fragment::download_piece(ctx, id, job, range, Instant::now()).await;
+    }
     let mut result = download_from(ctx, id, job, &job.url).await;
     for mirror in &job.mirrors {
         match &result {
@@ -566,7 +576,7 @@ impl Drop for OutputClaim {
 }
 
 /// Sleeps before a retry of `err`, or returns `err` when it is final or retries are spent.
-async fn retry_wait(
+pub(crate) async fn retry_wait(
     ctx: &Context,
     id: usize,
     backoff: &mut Backoff,

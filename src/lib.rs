@@ -26,6 +26,7 @@ pub mod config;
 pub mod cookies;
 pub mod download;
 pub mod error;
+pub mod fragment;
 pub mod http;
 pub mod input;
 pub mod limits;

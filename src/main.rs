@@ -122,6 +122,11 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
             jobs.push(e.job);
         }
     }
+    if let Some(file) = &args.fragments {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::Usage(format!("{file}: cannot read fragment job: {e}")))?;
+        jobs.extend(fastdl::fragment::parse(&text, file)?);
+    }
     if jobs.is_empty() {
         return Err(Error::Usage("the input list has no URL".into()));
     }

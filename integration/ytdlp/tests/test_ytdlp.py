@@ -155,6 +155,75 @@ print(json.dumps(seen))
             srv.shutdown()
             srv.server_close()
 
+    def test_hls_fragments_are_delegated_to_fastdl(self):
+        """A local HLS playlist, plain and with EXT-X-BYTERANGE: yt-dlp hands the fragment list to
+        fastdl (--fragments), joins the pieces, and the result is the served bytes in order."""
+        import http.server
+        import threading
+
+        segments = [os.urandom(50_000 + i * 1000) for i in range(12)]
+        whole = b"".join(segments)
+        files = {f"/seg{i}.ts": seg for i, seg in enumerate(segments)}
+        files["/all.ts"] = whole
+        plain = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        plain += "".join(f"#EXTINF:2.0,\nseg{i}.ts\n" for i in range(len(segments)))
+        plain += "#EXT-X-ENDLIST\n"
+        ranged = "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        offset = 0
+        for seg in segments:
+            ranged += f"#EXTINF:2.0,\n#EXT-X-BYTERANGE:{len(seg)}@{offset}\nall.ts\n"
+            offset += len(seg)
+        ranged += "#EXT-X-ENDLIST\n"
+        files["/plain.m3u8"] = plain.encode()
+        files["/ranged.m3u8"] = ranged.encode()
+        ranges_seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                rng = self.headers.get("Range")
+                if rng and self.path == "/all.ts":
+                    ranges_seen.append(rng)
+                    start, end = rng.split("=")[1].split("-")
+                    start, end = int(start), int(end) if end else len(body) - 1
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
+                    body = body[start:end + 1]
+                else:
+                    self.send_response(200)
+                ctype = "application/vnd.apple.mpegurl" if self.path.endswith(".m3u8") else "video/mp2t"
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        port = srv.server_address[1]
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            for name in ("plain", "ranged"):
+                out = f"{name}.ts"
+                r = self.ytdlp("--downloader", "fastdl", "-N", "4", "--fixup", "never", "-o", out,
+                               f"http://127.0.0.1:{port}/{name}.m3u8")
+                self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+                self.assertIn("Fragment downloads will be delegated to fastdl", r.stdout + r.stderr)
+                self.assertIn("--fragments=", r.stdout + r.stderr)
+                with open(os.path.join(self.dir, out), "rb") as f:
+                    self.assertEqual(f.read(), whole, f"{name}: joined pieces differ from the served bytes")
+                self.assertIn("(frag 12/12)", r.stdout, "yt-dlp showed fragment progress")
+            # BYTERANGE: end is exclusive in yt-dlp, inclusive in the Range header.
+            self.assertIn(f"bytes=0-{len(segments[0]) - 1}", ranges_seen)
+            self.assertEqual(sorted(os.listdir(self.dir)), ["plain.ts", "ranged.ts"], "no pieces left behind")
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
     def test_missing_binary_is_reported_once(self):
         env = dict(ENV, PATH=os.path.dirname(sys.executable))
         cmd = [sys.executable, "-m", "yt_dlp", "--no-config", "--downloader", "fastdl", "-o", "m.mp4",

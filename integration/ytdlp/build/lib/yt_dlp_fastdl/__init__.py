@@ -28,7 +28,8 @@ def _make_class(external):
     from yt_dlp.utils import Popen
 
     class FastdlFD(external.ExternalFD):
-        SUPPORTED_PROTOCOLS = ("http", "https")
+        # The *_frag_urls protocols make yt-dlp's HLS/DASH downloaders delegate fragment lists.
+        SUPPORTED_PROTOCOLS = ("http", "https", "m3u8_frag_urls", "dash_frag_urls")
         AVAILABLE_OPT = "--version"
         _CAPTURE_STDERR = False
 
@@ -51,6 +52,11 @@ def _make_class(external):
         def supports(cls, info_dict):
             # POST bodies are never handed to external downloaders.
             return not info_dict.get("request_data") and super().supports(info_dict)
+
+        @staticmethod
+        def supports_manifest(manifest):
+            # HlsFD delegates only when this is true (the base returns None).
+            return True
 
         def real_download(self, filename, info_dict):
             self._final_filename = filename
@@ -76,7 +82,36 @@ def _make_class(external):
             cmd += self._valueless_option("--verbose", "verbose")
             # The user's own knobs (-x, --chunk-size ...), before the flags that must win.
             cmd += self._configuration_args()
+            if "fragments" in info_dict:
+                return cmd + self._fragment_args(tmpfilename, info_dict)
             cmd += [f"--output={tmpfilename}", "--", info_dict["url"]]
+            return cmd
+
+        def _fragment_args(self, tmpfilename, info_dict):
+            """Writes the structured job (never a line-based list: CVE-2026-50574) where
+            ExternalFD deletes it afterwards, and the flags that go with it."""
+            pieces = []
+            for i, frag in enumerate(info_dict["fragments"]):
+                rng = frag.get("byte_range") or None
+                pieces.append({
+                    "url": frag["url"],
+                    "out": f"{tmpfilename}-Frag{i}",
+                    "byte_range": {"start": rng["start"], "end": rng["end"]} if rng else None,
+                })
+            job = f"{tmpfilename}.frag.urls"
+            with open(job, "w", encoding="utf-8") as f:
+                json.dump({"version": 1, "fragments": pieces}, f)
+            self._fragment_count = len(pieces)
+            cmd = [f"--fragments={job}"]
+            n = self.params.get("concurrent_fragment_downloads") or 1
+            if n > 1:
+                cmd += ["--concurrent-fragments", str(n)]
+            retries = self.params.get("fragment_retries")
+            if retries is not None:
+                cmd += ["--fragment-retries",
+                        "inf" if retries in (float("inf"), "inf", "infinite") else str(int(retries))]
+            if not self.params.get("skip_unavailable_fragments", True):
+                cmd += ["--abort-on-unavailable-fragment"]
             return cmd
 
         def _call_process(self, cmd, info_dict):
@@ -105,7 +140,9 @@ def _make_class(external):
                 self.to_stderr(line.rstrip("\n"))
                 return
             kind = event.get("event")
-            if kind == "progress":
+            if getattr(self, "_fragment_count", None):
+                self._fragment_progress(kind, event, info_dict)
+            elif kind == "progress":
                 self._hook_progress({
                     "status": "downloading",
                     "downloaded_bytes": event.get("downloaded_bytes"),
@@ -118,7 +155,7 @@ def _make_class(external):
                     "tmpfilename": event.get("filename"),
                     "ctx_id": info_dict.get("ctx_id"),
                 }, info_dict)
-            elif kind == "log":
+            if kind == "log":
                 message = f"[fastdl] {event.get('message', '')}"
                 if event.get("level") == "warning":
                     self.report_warning(message)
@@ -128,5 +165,32 @@ def _make_class(external):
                     self.to_screen(message)
             elif kind == "error":
                 self.to_stderr(f"[fastdl] {event.get('message', '')}")
+
+        def _fragment_progress(self, kind, event, info_dict):
+            """One progress dict for all pieces: `(frag i/n)` in yt-dlp's line."""
+            state = self.__dict__.setdefault("_frags", {"done": 0, "bytes": 0, "live": {}})
+            if kind == "progress":
+                state["live"][event.get("id")] = event.get("downloaded_bytes") or 0
+            elif kind == "result" and event.get("status") in ("done", "skipped"):
+                state["live"].pop(event.get("id"), None)
+                state["done"] += 1
+                state["bytes"] += event.get("bytes") or 0
+            else:
+                return
+            done, count = state["done"], self._fragment_count
+            downloaded = state["bytes"] + sum(state["live"].values())
+            self._hook_progress({
+                "status": "downloading",
+                "downloaded_bytes": downloaded,
+                "total_bytes_estimate": downloaded * count // done if done else None,
+                "fragment_index": done,
+                "fragment_count": count,
+                "elapsed": event.get("elapsed"),
+                "speed": event.get("speed"),
+                "eta": event.get("eta"),
+                "filename": getattr(self, "_final_filename", None),
+                "tmpfilename": None,
+                "ctx_id": info_dict.get("ctx_id"),
+            }, info_dict)
 
     return FastdlFD
