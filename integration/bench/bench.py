@@ -10,6 +10,9 @@ Scenarios (see README.md beside this file):
   loopback   1 GiB, no cap, no delay: CPU seconds and peak RSS
   smallfiles 2000 files of 32 KiB, 20 ms RTT: files per second
   mixed      3 files of 256 MiB among 500 of 32 KiB, 4 MiB/s per connection, 20 ms RTT
+  hls        yt-dlp on an HLS VOD of 600 x 256 KiB fragments, 40 ms RTT: --downloader fastdl
+             -N 16 against yt-dlp's native -N 16 and -N 1
+  ytdlp-file yt-dlp on a 256 MiB file, 4 MiB/s per connection, 40 ms RTT: fastdl vs native
 
 Runs are interleaved (A B C, A B C, ...) and medians reported, because the machine is shared
 and noisy; ratios within one run are what to compare. A run whose output has the wrong sha256
@@ -57,10 +60,15 @@ class Server:
         self.proc = subprocess.Popen([str(SERVER), "--listen", "127.0.0.1:0", *flags],
                                      stdout=subprocess.PIPE, text=True)
         self.files = {}
+        self.hls = {}
         for line in self.proc.stdout:
             if line.startswith("listening on "):
                 self.addr = line.split()[-1]
                 break
+            if line.startswith("hls "):
+                _, path, digest = line.split()
+                self.hls[path] = digest
+                continue
             _, path, size, digest = line.split()
             self.files[path] = (int(size), digest)
 
@@ -191,6 +199,52 @@ def batch_scenario(title, server_flags, tools, reps, note):
     return title, total, results, failures, len(urls)
 
 
+def ytdlp_python():
+    """A venv with pinned yt-dlp and this repository's plugin (shared with integration/test.sh)."""
+    venv = ROOT / "target/ytdlp-venv"
+    if not (venv / "bin/python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin/pip"), "install", "--quiet", "yt-dlp==2026.10.26",
+                    str(ROOT / "integration/ytdlp")], check=True)
+    return str(venv / "bin/python")
+
+
+def ytdlp_scenario(title, server_flags, path, tools, reps, note):
+    """yt-dlp downloading `path` with each tool's settings; output checked against the server."""
+    print(f"\n== {title}: {note}", flush=True)
+    python = ytdlp_python()
+    srv = Server(*server_flags)
+    digest = srv.hls.get(path) or srv.files[path][1]
+    size = srv.files[path][0] if path in srv.files else sum(s for s, _ in srv.files.values())
+    os.environ["PATH"] = f"{FASTDL.parent}{os.pathsep}{os.environ['PATH']}"
+    base = [python, "-m", "yt_dlp", "--no-config", "-q", "--fixup", "never", "--no-part", "-o", "out.bin"]
+    table = {
+        "yt-dlp --downloader fastdl -N 16": ["--downloader", "fastdl", "-N", "16"],
+        "yt-dlp --downloader fastdl": ["--downloader", "fastdl"],
+        "yt-dlp native -N 16": ["-N", "16"],
+        "yt-dlp native -N 1": [],
+        "yt-dlp native": [],
+    }
+    results = {t: [] for t in tools}
+    failures = {t: 0 for t in tools}
+    work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
+    try:
+        for rep in range(reps):
+            for tool in tools:
+                for f in work.iterdir():
+                    f.unlink()
+                wall, cpu, rss, code = run(base + table[tool] + [srv.url(path)], work)
+                ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
+                (results[tool] if ok else [None]).append((wall, cpu, rss))
+                failures[tool] += 0 if ok else 1
+                print(f"  rep {rep + 1} {tool:34} {wall:6.2f} s {cpu:5.2f} CPU-s"
+                      f"{'' if ok else '  FAILED (exit code or sha256)'}", flush=True)
+    finally:
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return title, size, results, failures
+
+
 def report(rows):
     lines = []
     for title, size, results, failures, *files in rows:
@@ -220,7 +274,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("scenarios", nargs="*",
-                    default=["capped", "straggler", "loopback", "smallfiles", "mixed"])
+                    default=["capped", "straggler", "loopback", "smallfiles", "mixed", "hls", "ytdlp-file"])
     args = ap.parse_args()
     build()
     ensure_tools(["aria2c", "axel", "curl", "wget", "/usr/bin/time"])
@@ -249,6 +303,16 @@ def main():
                  "--files", "/s/f=500x32K", "--rate", "4M", "--latency", "20ms"],
                 ["fastdl", "fastdl -x16 -c64", "aria2c -j16 -x16", "curl --parallel 16"], args.reps,
                 "3 x 256 MiB among 500 x 32 KiB, 4 MiB/s per connection, 20 ms RTT"))
+        elif name == "hls":
+            rows.append(ytdlp_scenario(
+                "hls", ["--files", "/s/f=600x256K", "--hls", "/v.m3u8=/s/f:600", "--latency", "40ms"], "/v.m3u8",
+                ["yt-dlp --downloader fastdl -N 16", "yt-dlp native -N 16", "yt-dlp native -N 1"], args.reps,
+                "HLS VOD, 600 fragments of 256 KiB, 40 ms RTT (CPU-s include yt-dlp itself)"))
+        elif name == "ytdlp-file":
+            rows.append(ytdlp_scenario(
+                "ytdlp-file", ["--file", "/f.mp4=256M", "--rate", "4M", "--latency", "40ms"], "/f.mp4",
+                ["yt-dlp --downloader fastdl", "yt-dlp native"], args.reps,
+                "256 MiB through yt-dlp, 4 MiB/s per connection, 40 ms RTT"))
         else:
             sys.exit(f"bench: unknown scenario {name}")
     text = report(rows)

@@ -21,6 +21,7 @@ fn main() {
     let mut files: Vec<(String, u64)> = Vec::new();
     let mut shaping = Shaping::default();
     let mut slow: Option<(u64, u64)> = None;
+    let mut hls: Option<(String, String, usize)> = None;
     let mut args = std::env::args().skip(1);
     let die = |msg: String| -> ! {
         eprintln!("bench-server: {msg}");
@@ -56,6 +57,14 @@ fn main() {
                 let size = ok(parse_size(size, "--files"));
                 files.extend((0..count).map(|i| (format!("{prefix}{i}"), size)));
             }
+            // An HLS VOD playlist over files served with --files: --hls /v.m3u8=/s/f:600
+            "--hls" => {
+                let v = value();
+                let (path, spec) = v.split_once('=').unwrap_or_else(|| die(format!("--hls {v}: want PATH=PREFIX:COUNT")));
+                let (prefix, count) = spec.split_once(':').unwrap_or_else(|| die(format!("--hls {v}: want PREFIX:COUNT")));
+                let count: usize = count.parse().unwrap_or_else(|_| die(format!("--hls {v}: bad count")));
+                hls = Some((path.to_string(), prefix.to_string(), count));
+            }
             "--rate" => shaping.rate_per_connection = Some(ok(parse_size(&value(), "--rate"))),
             "--latency" => {
                 shaping.latency =
@@ -79,6 +88,7 @@ fn main() {
         }
     }
     shaping.slow_every = slow;
+    let hls = hls;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,6 +108,25 @@ fn main() {
                 println!("file {path} {size} {hex}");
             }
             srv.add(path, Resource::new(body));
+        }
+        if let Some((path, prefix, count)) = &hls {
+            use sha2::Digest;
+            let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+            let mut joined = sha2::Sha256::new();
+            let served = srv.state.files.lock().unwrap();
+            for i in 0..*count {
+                let seg = format!("{prefix}{i}");
+                let body = &served.get(&seg).unwrap_or_else(|| die(format!("--hls: {seg} is not served"))).body;
+                joined.update(body.as_slice());
+                text.push_str(&format!("#EXTINF:2.0,\n{seg}\n"));
+            }
+            drop(served);
+            text.push_str("#EXT-X-ENDLIST\n");
+            let hex: String = joined.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let mut res = Resource::new(text.into_bytes());
+            res.headers.push(("Content-Type".into(), "application/vnd.apple.mpegurl".into()));
+            srv.add(path, res);
+            println!("hls {path} {hex}");
         }
         println!("listening on {}", srv.addr);
         use std::io::Write;
