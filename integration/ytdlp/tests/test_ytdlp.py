@@ -175,6 +175,8 @@ print(json.dumps(seen))
             offset += len(seg)
         ranged += "#EXT-X-ENDLIST\n"
         files["/plain.m3u8"] = plain.encode()
+        # Fragment 5 does not exist on the server.
+        files["/gap.m3u8"] = plain.replace("seg5.ts", "missing.ts").encode()
         files["/ranged.m3u8"] = ranged.encode()
         ranges_seen = []
 
@@ -217,6 +219,21 @@ print(json.dumps(seen))
                 with open(os.path.join(self.dir, out), "rb") as f:
                     self.assertEqual(f.read(), whole, f"{name}: joined pieces differ from the served bytes")
                 self.assertIn("(frag 12/12)", r.stdout, "yt-dlp showed fragment progress")
+            # A missing piece: skipped by default (yt-dlp's semantics), fatal when asked.
+            r = self.ytdlp("--downloader", "fastdl", "-N", "4", "--fixup", "never", "-o", "gap.ts",
+                           f"http://127.0.0.1:{port}/gap.m3u8")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Skipping fragment 5", r.stdout + r.stderr)  # yt-dlp counts from 0 here
+            with open(os.path.join(self.dir, "gap.ts"), "rb") as f:
+                self.assertEqual(f.read(), b"".join(seg for i, seg in enumerate(segments) if i != 5))
+            os.remove(os.path.join(self.dir, "gap.ts"))
+            r = self.ytdlp("--downloader", "fastdl", "--abort-on-unavailable-fragment", "--fixup", "never",
+                           "-o", "gap2.ts", f"http://127.0.0.1:{port}/gap.m3u8")
+            self.assertNotEqual(r.returncode, 0, "the missing piece aborts the download")
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "gap2.ts")))
+            for leftover in os.listdir(self.dir):
+                if leftover.startswith("gap2"):
+                    os.remove(os.path.join(self.dir, leftover))
             # BYTERANGE: end is exclusive in yt-dlp, inclusive in the Range header.
             self.assertIn(f"bytes=0-{len(segments[0]) - 1}", ranges_seen)
             self.assertEqual(sorted(os.listdir(self.dir)), ["plain.ts", "ranged.ts"], "no pieces left behind")
