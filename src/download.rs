@@ -240,6 +240,9 @@ async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outc
     if let Some(range) = job.range {
         return crate::fragment::download_piece(ctx, id, job, range, Instant::now()).await;
     }
+    if job.output.as_deref() == Some(Path::new("-")) {
+        return to_stdout(ctx, id, job, Instant::now()).await;
+    }
     let mut result = download_from(ctx, id, job, &job.url).await;
     for mirror in &job.mirrors {
         match &result {
@@ -1153,6 +1156,162 @@ async fn finish(
         path: file.output.clone(),
         bytes: total,
         resumed,
+        elapsed,
+        skipped: false,
+    })
+}
+
+/// `-o -`: the file goes to standard output, in order, as it arrives, over one connection.
+///
+/// Bytes already written cannot be taken back, so a retry asks for the rest (`Range` with
+/// `If-Range`); a server that sends the whole file again has the part already written skipped,
+/// and a file that changed meanwhile fails the download rather than mixing versions.
+pub(crate) async fn to_stdout(
+    ctx: &Arc<Context>,
+    id: usize,
+    job: &Job,
+    started: Instant,
+) -> Result<Outcome, Error> {
+    use tokio::io::AsyncWriteExt;
+    let url = http::parse_url(&job.url)?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    let _transfer = Arc::clone(&ctx.transfers)
+        .acquire_owned()
+        .await
+        .expect("never closed");
+    let _permit = ctx.limits.acquire(&host).await;
+    let counters = Arc::new(Counters::default());
+    let mut out = tokio::io::stdout();
+    let mut backoff = Backoff::new(&ctx.options.retry);
+    let (mut pos, mut size, mut first): (u64, Option<u64>, Option<Validators>) = (0, None, None);
+    let mut sampler = None;
+    loop {
+        let if_range = first.as_ref().and_then(|v| v.if_range().map(str::to_owned));
+        let range = (pos > 0).then_some(Ranged {
+            start: pos,
+            end: None,
+            if_range: if_range.as_deref(),
+        });
+        let trace = ctx.tracer(id);
+        let reply = tokio::select! {
+            r = http::get(&ctx.client, &ctx.options.http, &url, range, &trace) => r,
+            _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
+        };
+        let mut resp = match reply {
+            Ok((resp, _)) => resp,
+            Err(e) => {
+                retry_wait(ctx, id, &mut backoff, e).await?;
+                continue;
+            }
+        };
+        let validators = Validators::from_headers(resp.headers());
+        let mut skip = 0;
+        if let Some(v) = &first {
+            if let Some(detail) = v.difference(&validators) {
+                return Err(Error::Changed {
+                    url: url.to_string(),
+                    detail,
+                });
+            }
+            let cr = resp
+                .headers()
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok());
+            let continues = resp.status() == StatusCode::PARTIAL_CONTENT
+                && check_content_range(cr, pos, None, size).is_ok();
+            if !continues {
+                skip = pos; // the whole file again: drop what is already out
+            }
+        } else {
+            size = resp.content_length();
+            first = Some(validators);
+            let name = "-".to_string();
+            ctx.events.send(Event::Start {
+                id,
+                url: url.to_string(),
+                filename: name.clone(),
+                tmpfilename: name.clone(),
+                total_bytes: size,
+                resumed_bytes: 0,
+            });
+            let base = Progress {
+                id,
+                status: "downloading",
+                downloaded_bytes: 0,
+                total_bytes: size,
+                total_bytes_estimate: None,
+                speed: None,
+                eta: None,
+                elapsed: 0.0,
+                filename: name.clone(),
+                tmpfilename: name,
+                connections: 1,
+            };
+            sampler = Some(progress::spawn_sampler(
+                ctx.events.clone(),
+                Arc::clone(&counters),
+                base,
+                ctx.options.progress_interval,
+            ));
+        }
+        let body = async {
+            loop {
+                let Some(mut chunk) = resp.chunk().await.map_err(|source| Error::Transport {
+                    url: url.to_string(),
+                    source,
+                })?
+                else {
+                    return Ok::<(), Error>(());
+                };
+                if skip > 0 {
+                    let n = skip.min(chunk.len() as u64);
+                    skip -= n;
+                    chunk = chunk.slice(n as usize..);
+                }
+                ctx.throttle(chunk.len()).await;
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| Error::io("standard output", e))?;
+                pos += chunk.len() as u64;
+                counters.downloaded.store(pos, Ordering::Relaxed);
+            }
+        };
+        let result = tokio::select! {
+            r = body => r,
+            _ = ctx.shutdown.wait() => Err(Error::Interrupted),
+        };
+        let result = result.and_then(|()| match size {
+            Some(s) if pos < s => Err(Error::Truncated {
+                url: url.to_string(),
+                got: pos,
+                expected: s,
+            }),
+            _ => Ok(()),
+        });
+        match result {
+            Ok(()) => break,
+            Err(e @ (Error::Interrupted | Error::Io { .. })) => return Err(e),
+            Err(e) => retry_wait(ctx, id, &mut backoff, e).await?,
+        }
+    }
+    out.flush()
+        .await
+        .map_err(|e| Error::io("standard output", e))?;
+    if let Some(s) = sampler {
+        s.abort();
+    }
+    let elapsed = started.elapsed();
+    ctx.events.send(Event::Finished {
+        id,
+        filename: "-".into(),
+        downloaded_bytes: pos,
+        total_bytes: pos,
+        elapsed: elapsed.as_secs_f64(),
+    });
+    Ok(Outcome {
+        path: PathBuf::from("-"),
+        bytes: pos,
+        resumed: 0,
         elapsed,
         skipped: false,
     })

@@ -60,9 +60,15 @@ fn main() {
             // An HLS VOD playlist over files served with --files: --hls /v.m3u8=/s/f:600
             "--hls" => {
                 let v = value();
-                let (path, spec) = v.split_once('=').unwrap_or_else(|| die(format!("--hls {v}: want PATH=PREFIX:COUNT")));
-                let (prefix, count) = spec.split_once(':').unwrap_or_else(|| die(format!("--hls {v}: want PREFIX:COUNT")));
-                let count: usize = count.parse().unwrap_or_else(|_| die(format!("--hls {v}: bad count")));
+                let (path, spec) = v
+                    .split_once('=')
+                    .unwrap_or_else(|| die(format!("--hls {v}: want PATH=PREFIX:COUNT")));
+                let (prefix, count) = spec
+                    .split_once(':')
+                    .unwrap_or_else(|| die(format!("--hls {v}: want PREFIX:COUNT")));
+                let count: usize = count
+                    .parse()
+                    .unwrap_or_else(|_| die(format!("--hls {v}: bad count")));
                 hls = Some((path.to_string(), prefix.to_string(), count));
             }
             "--rate" => shaping.rate_per_connection = Some(ok(parse_size(&value(), "--rate"))),
@@ -111,20 +117,32 @@ fn main() {
         }
         if let Some((path, prefix, count)) = &hls {
             use sha2::Digest;
-            let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+            let mut text = String::from(
+                "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n",
+            );
             let mut joined = sha2::Sha256::new();
             let served = srv.state.files.lock().unwrap();
             for i in 0..*count {
                 let seg = format!("{prefix}{i}");
-                let body = &served.get(&seg).unwrap_or_else(|| die(format!("--hls: {seg} is not served"))).body;
+                let body = &served
+                    .get(&seg)
+                    .unwrap_or_else(|| die(format!("--hls: {seg} is not served")))
+                    .body;
                 joined.update(body.as_slice());
                 text.push_str(&format!("#EXTINF:2.0,\n{seg}\n"));
             }
             drop(served);
             text.push_str("#EXT-X-ENDLIST\n");
-            let hex: String = joined.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = joined
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             let mut res = Resource::new(text.into_bytes());
-            res.headers.push(("Content-Type".into(), "application/vnd.apple.mpegurl".into()));
+            res.headers.push((
+                "Content-Type".into(),
+                "application/vnd.apple.mpegurl".into(),
+            ));
             srv.add(path, res);
             println!("hls {path} {hex}");
         }

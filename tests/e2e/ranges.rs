@@ -144,3 +144,29 @@ async fn lying_probe_falls_back_to_a_plain_get() {
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     assert_eq!(srv.seen()[1].range, None, "second request is a plain GET");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_gets_the_file_in_order_across_faults() {
+    let srv = Server::start().await;
+    let body = payload(3 * MIB, 8);
+    let mut res = Resource::new(body.clone());
+    // Reset mid-body; then the retry is answered with the whole file (Range ignored): the part
+    // already written must be skipped, not written twice.
+    res.faults = [Fault::ResetAfter(1_000_000), Fault::IgnoreRange].into();
+    srv.add("/f", res);
+    let dir = TempDir::new();
+    let r = fastdl(
+        &dir.0,
+        &["-q", "--retry-delay", "10ms", "-o", "-", &srv.url("/f")],
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(sha256(&r.stdout_raw), sha256(&body));
+    assert!(dir.files().is_empty(), "nothing written to disk");
+    let seen = srv.seen();
+    assert!(
+        seen[1].range.as_deref().unwrap().starts_with("bytes="),
+        "the retry asked for the rest"
+    );
+    assert_ne!(seen[1].range.as_deref(), Some("bytes=0-"));
+}

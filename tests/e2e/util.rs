@@ -48,6 +48,8 @@ pub struct Run {
     pub code: i32,
     pub stderr: String,
     pub stdout: String,
+    /// stdout as bytes (for `-o -`).
+    pub stdout_raw: Vec<u8>,
 }
 
 pub fn command(dir: &Path, args: &[&str]) -> tokio::process::Command {
@@ -111,6 +113,7 @@ pub async fn fastdl_with(
         code: status.code().unwrap_or(-1),
         stderr,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stdout_raw: stdout,
     }
 }
 

@@ -31,6 +31,8 @@ def _make_class(external):
         # The *_frag_urls protocols make yt-dlp's HLS/DASH downloaders delegate fragment lists.
         SUPPORTED_PROTOCOLS = ("http", "https", "m3u8_frag_urls", "dash_frag_urls")
         AVAILABLE_OPT = "--version"
+        # `-o -`: fastdl streams to its stdout, which yt-dlp's own stdout is.
+        SUPPORTED_FEATURES = (external.Features.TO_STDOUT,)
         _CAPTURE_STDERR = False
 
         @classmethod
