@@ -250,6 +250,29 @@ print(json.dumps(seen))
             srv.shutdown()
             srv.server_close()
 
+    def test_interrupted_run_resumes(self):
+        """Ctrl-C (SIGINT to the process group, as a terminal sends it) stops yt-dlp and fastdl;
+        the next yt-dlp run resumes instead of starting over, and the file is right."""
+        import signal
+        import time
+
+        srv = Server("--file", "/slow.mp4=8M", "--rate", "1M")
+        try:
+            cmd = [sys.executable, "-m", "yt_dlp", "--no-config", "--downloader", "fastdl",
+                   "--downloader-args", "fastdl:-x 2", "-o", "slow.mp4", srv.url("/slow.mp4")]
+            proc = subprocess.Popen(cmd, cwd=self.dir, env=ENV, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            time.sleep(2.5)
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=30)
+            self.assertTrue(any(f.endswith(".fastdl") for f in os.listdir(self.dir)), os.listdir(self.dir))
+            r = self.ytdlp("--downloader", "fastdl", "-o", "slow.mp4", srv.url("/slow.mp4"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("[fastdl] Resuming at byte", r.stdout)
+            self.assertEqual(sha256(os.path.join(self.dir, "slow.mp4")), srv.files["/slow.mp4"])
+        finally:
+            srv.stop()
+
     def test_missing_binary_is_reported_once(self):
         env = dict(ENV, PATH=os.path.dirname(sys.executable))
         cmd = [sys.executable, "-m", "yt_dlp", "--no-config", "--downloader", "fastdl", "-o", "m.mp4",

@@ -157,6 +157,8 @@ def _make_class(external):
                     "tmpfilename": event.get("filename"),
                     "ctx_id": info_dict.get("ctx_id"),
                 }, info_dict)
+            if kind == "start" and event.get("resumed_bytes"):
+                self.to_screen(f"[fastdl] Resuming at byte {event['resumed_bytes']}")
             if kind == "log":
                 message = f"[fastdl] {event.get('message', '')}"
                 if event.get("level") == "warning":
