@@ -273,6 +273,44 @@ print(json.dumps(seen))
         finally:
             srv.stop()
 
+    def test_dash_from_info_json_is_delegated(self):
+        """A DASH format loaded with --load-info-json (no extraction request): yt-dlp resolves
+        fragment_base_url + path and hands the pieces to fastdl."""
+        import functools
+        import http.server
+        import json
+        import threading
+
+        srv_dir = os.path.join(self.dir, "srv")
+        os.makedirs(srv_dir)
+        segments = [os.urandom(40_000 + i) for i in range(8)]
+        for i, seg in enumerate(segments):
+            with open(os.path.join(srv_dir, f"seg{i}.m4s"), "wb") as f:
+                f.write(seg)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=srv_dir)
+        handler.log_message = lambda *a: None
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{srv.server_address[1]}/"
+        info = {"id": "dash", "title": "dash", "ext": "mp4", "extractor": "generic", "extractor_key": "Generic",
+                "webpage_url": base + "m.mpd", "original_url": base + "m.mpd",
+                "formats": [{"format_id": "v", "url": base + "m.mpd", "manifest_url": base + "m.mpd", "ext": "mp4",
+                             "protocol": "http_dash_segments", "fragment_base_url": base,
+                             "fragments": [{"path": f"seg{i}.m4s"} for i in range(8)],
+                             "vcodec": "avc1", "acodec": "none"}]}
+        with open(os.path.join(self.dir, "d.info.json"), "w") as f:
+            json.dump(info, f)
+        try:
+            r = self.ytdlp("--load-info-json", "d.info.json", "--downloader", "fastdl", "-N", "4",
+                           "--fixup", "never", "-o", "dash.mp4")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("[dashsegments] Fragment downloads will be delegated to fastdl", r.stdout)
+            with open(os.path.join(self.dir, "dash.mp4"), "rb") as f:
+                self.assertEqual(f.read(), b"".join(segments))
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
     def test_missing_binary_is_reported_once(self):
         env = dict(ENV, PATH=os.path.dirname(sys.executable))
         cmd = [sys.executable, "-m", "yt_dlp", "--no-config", "--downloader", "fastdl", "-o", "m.mp4",

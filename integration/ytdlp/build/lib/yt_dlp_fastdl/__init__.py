@@ -172,11 +172,15 @@ def _make_class(external):
 
         def _fragment_progress(self, kind, event, info_dict):
             """One progress dict for all pieces: `(frag i/n)` in yt-dlp's line."""
-            state = self.__dict__.setdefault("_frags", {"done": 0, "bytes": 0, "live": {}})
+            state = self.__dict__.setdefault("_frags", {"done": 0, "bytes": 0, "live": {}, "speed": None})
             if kind == "progress":
                 state["live"][event.get("id")] = event.get("downloaded_bytes") or 0
+                # Pieces are many and short: the sum of their speeds is the download's speed.
+                state.setdefault("speeds", {})[event.get("id")] = event.get("speed") or 0
+                state["speed"] = sum(state["speeds"].values()) or state["speed"]
             elif kind == "result" and event.get("status") in ("done", "skipped"):
                 state["live"].pop(event.get("id"), None)
+                state.get("speeds", {}).pop(event.get("id"), None)
                 state["done"] += 1
                 state["bytes"] += event.get("bytes") or 0
             else:
@@ -186,12 +190,14 @@ def _make_class(external):
             self._hook_progress({
                 "status": "downloading",
                 "downloaded_bytes": downloaded,
-                "total_bytes_estimate": downloaded * count // done if done else None,
+                # Average size of the finished pieces times their number: steady, unlike one that
+                # counts half-downloaded pieces.
+                "total_bytes_estimate": state["bytes"] * count // done if done else None,
                 "fragment_index": done,
                 "fragment_count": count,
                 "elapsed": event.get("elapsed"),
-                "speed": event.get("speed"),
-                "eta": event.get("eta"),
+                "speed": state["speed"],
+                "eta": None,
                 "filename": getattr(self, "_final_filename", None),
                 "tmpfilename": None,
                 "ctx_id": info_dict.get("ctx_id"),
