@@ -1263,11 +1263,7 @@ pub(crate) async fn to_stdout(
                 else {
                     return Ok::<(), Error>(());
                 };
-                if skip > 0 {
-                    let n = skip.min(chunk.len() as u64);
-                    skip -= n;
-                    chunk = chunk.slice(n as usize..);
-                }
+                chunk = output::skip_prefix(chunk, &mut skip);
                 ctx.throttle(chunk.len()).await;
                 out.write_all(&chunk)
                     .await

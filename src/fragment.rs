@@ -192,11 +192,7 @@ async fn fetch(
         else {
             break;
         };
-        if skip > 0 {
-            let n = skip.min(chunk.len() as u64);
-            skip -= n;
-            chunk = chunk.slice(n as usize..);
-        }
+        chunk = output::skip_prefix(chunk, &mut skip);
         let want = (range.len() - pos - buf.len() as u64).min(chunk.len() as u64) as usize;
         ctx.throttle(want).await;
         buf.push(chunk.slice(..want));

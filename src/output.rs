@@ -260,3 +260,11 @@ pub fn read_record(path: &Path) -> Option<Record> {
     }
     serde_json::from_slice(&buf[..n as usize]).ok()
 }
+
+/// Drops what is left of the first `skip` bytes of a stream from `chunk` (for a server that
+/// answers a range request with the whole file: the bytes before the range are not ours).
+pub fn skip_prefix(chunk: bytes::Bytes, skip: &mut u64) -> bytes::Bytes {
+    let n = (*skip).min(chunk.len() as u64);
+    *skip -= n;
+    chunk.slice(n as usize..)
+}
