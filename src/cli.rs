@@ -18,6 +18,8 @@ pub const HELP: &str = "\
 fastdl: download over HTTP(S) with many connections, resumably, never writing a wrong byte
 
 Usage: fastdl [OPTIONS] URL...
+       fastdl [OPTIONS] -i LIST|-
+       fastdl [OPTIONS] --fragments JOB.json
 
 Output:
   -o, --output PATH           save to exactly PATH (one URL only); default: the name the server
