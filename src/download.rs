@@ -184,6 +184,16 @@ impl Context {
         ctx
     }
 
+    /// Waits for a transfer slot (`-j`), then for a connection to `host`: what every download
+    /// needs before its first request. The slot comes first so that files queue in order.
+    pub async fn admit(&self, host: &str) -> (tokio::sync::OwnedSemaphorePermit, Permit) {
+        let transfer = Arc::clone(&self.transfers)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        (transfer, self.limits.acquire(host).await)
+    }
+
     /// Accounts for `n` received bytes against the run's and the file's rate limits.
     pub async fn throttle(&self, n: usize) {
         if let Some(r) = &self.rate {
@@ -355,7 +365,10 @@ async fn attempt(
         if let Some(done) = existing(ctx, job, out, started)? {
             return Ok(done);
         }
-    } else if let Some(done) = guess.as_deref().and_then(|g| recorded(job, g, started)) {
+    } else if let Some(done) = guess.as_deref().and_then(|g| {
+        let meta = std::fs::metadata(g).ok()?;
+        recorded(&job.url, g, &meta, started)
+    }) {
         return Ok(done);
     }
     let mut candidate = match &guess {
@@ -372,8 +385,7 @@ async fn attempt(
     let host = url.host_str().unwrap_or_default().to_string();
     let (transfer, permit, probe) = tokio::select! {
         p = async {
-            let transfer = Arc::clone(&ctx.transfers).acquire_owned().await.expect("never closed");
-            let permit = ctx.limits.acquire(&host).await;
+            let (transfer, permit) = ctx.admit(&host).await;
             (transfer, permit, probe(ctx, id, url, start, if_range.as_deref()).await)
         } => (p.0, p.1, p.2?),
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
@@ -461,11 +473,7 @@ async fn attempt(
                         Level::Warning,
                         format!("{url}: {detail}; downloading over a single connection"),
                     );
-                    let transfer = Arc::clone(&ctx.transfers)
-                        .acquire_owned()
-                        .await
-                        .expect("never closed");
-                    let permit = ctx.limits.acquire(&host).await;
+                    let (transfer, permit) = ctx.admit(&host).await;
                     let (resp, final_url) = plain_get(ctx, id, url).await?;
                     let size = resp.content_length();
                     let v = Validators::default();
@@ -510,13 +518,13 @@ fn existing(
     output: &Path,
     started: Instant,
 ) -> Result<Option<Outcome>, Error> {
-    let Ok(meta) = std::fs::metadata(output) else {
-        return Ok(None);
-    };
     if ctx.options.overwrite {
         return Ok(None);
     }
-    if let Some(done) = recorded(job, output, started) {
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(None);
+    };
+    if let Some(done) = recorded(&job.url, output, &meta, started) {
         return Ok(Some(done));
     }
     if meta.is_file()
@@ -530,12 +538,19 @@ fn existing(
     })
 }
 
-/// `output` as a skipped download, if its completion record says it is this job's, complete and
-/// unchanged since.
-fn recorded(job: &Job, output: &Path, started: Instant) -> Option<Outcome> {
-    let meta = std::fs::metadata(output).ok().filter(|m| m.is_file())?;
+/// `output` (whose metadata is `meta`) as a skipped download, if its completion record names
+/// `key` (the job's URL; a fragment adds its byte range) and the file is unchanged since.
+pub(crate) fn recorded(
+    key: &str,
+    output: &Path,
+    meta: &std::fs::Metadata,
+    started: Instant,
+) -> Option<Outcome> {
+    if !meta.is_file() {
+        return None;
+    }
     let record = output::read_record(output)?;
-    (record.url == job.url && record.matches(&meta)).then(|| skipped(output, meta.len(), started))
+    (record.url == key && record.matches(meta)).then(|| skipped(output, meta.len(), started))
 }
 
 fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {
@@ -1175,11 +1190,7 @@ pub(crate) async fn to_stdout(
     use tokio::io::AsyncWriteExt;
     let url = http::parse_url(&job.url)?;
     let host = url.host_str().unwrap_or_default().to_string();
-    let _transfer = Arc::clone(&ctx.transfers)
-        .acquire_owned()
-        .await
-        .expect("never closed");
-    let _permit = ctx.limits.acquire(&host).await;
+    let _permits = ctx.admit(&host).await;
     let counters = Arc::new(Counters::default());
     let mut out = tokio::io::stdout();
     let mut backoff = Backoff::new(&ctx.options.retry);

@@ -90,24 +90,14 @@ pub(crate) async fn download_piece(
     let out = job.output.clone().expect("fragment jobs name their output");
     // The record names the range too: every piece of a BYTERANGE playlist has the same URL.
     let key = format!("{}#bytes={}-{}", job.url, range.start, range.end);
-    if let (Ok(meta), Some(r)) = (std::fs::metadata(&out), output::read_record(&out)) {
-        if r.url == key && r.matches(&meta) {
-            return Ok(Outcome {
-                path: out,
-                bytes: meta.len(),
-                resumed: 0,
-                elapsed: started.elapsed(),
-                skipped: true,
-            });
+    if let Ok(meta) = std::fs::metadata(&out) {
+        if let Some(done) = crate::download::recorded(&key, &out, &meta, started) {
+            return Ok(done);
         }
     }
     let url = parse_url(&job.url)?;
     let host = url.host_str().unwrap_or_default().to_string();
-    let _transfer = Arc::clone(&ctx.transfers)
-        .acquire_owned()
-        .await
-        .expect("never closed");
-    let _permit = ctx.limits.acquire(&host).await;
+    let _permits = ctx.admit(&host).await;
     let part_file = part_path(&out);
     let part = PartFile::open(&part_file, None, false)?;
     let len = range.len();

@@ -126,7 +126,7 @@ async fn interrupted_batch_resumes() {
         "--max-connections-per-host",
         "2",
     ];
-    let mut child = command(&dir.0, &args).spawn().unwrap();
+    let child = command(&dir.0, &args).spawn().unwrap();
     // Interrupt once at least 1 MiB is recorded as saved (however loaded the machine is).
     let saved = || -> u64 {
         (0..3)
@@ -140,15 +140,7 @@ async fn interrupted_batch_resumes() {
     while saved() < MIB as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(interrupt(child, "-INT").await, 130);
     srv.shape(Shaping::default());
     let saved = saved();
     assert!(

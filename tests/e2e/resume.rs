@@ -13,24 +13,16 @@ async fn interrupted(srv: &Server, dir: &TempDir, signal: &str) -> i32 {
         rate_per_connection: Some(MIB as u64),
         ..Shaping::default()
     });
-    let mut child = command(
+    let child = command(
         &dir.0,
         &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")],
     )
     .spawn()
     .unwrap();
     tokio::time::sleep(Duration::from_millis(2300)).await;
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let code = interrupt(child, signal).await;
     srv.shape(Shaping::default());
-    status.code().unwrap_or(-1)
+    code
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -133,3 +133,18 @@ pub fn sha256_file(p: &Path) -> String {
 pub fn assert_ok(r: &Run) {
     assert_eq!(r.code, 0, "fastdl failed:\n{}", r.stderr);
 }
+
+/// Sends `signal` (`-INT`, `-KILL`, ...) to a running fastdl and returns its exit code
+/// (-1 when killed by the signal).
+pub async fn interrupt(mut child: tokio::process::Child, signal: &str) -> i32 {
+    let pid = child.id().expect("still running").to_string();
+    std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("fastdl stopped within 10 s")
+        .unwrap();
+    status.code().unwrap_or(-1)
+}
