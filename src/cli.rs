@@ -405,7 +405,8 @@ impl Args {
             style: self.progress.unwrap_or(Style::Auto),
             quiet: self.quiet,
             verbose: self.verbose,
-            files: self.urls.len(),
+            // The number of files is known once the lists are read: main sets it.
+            ..RenderOptions::default()
         }
     }
 

@@ -74,11 +74,6 @@ impl CookieJar {
         Ok(CookieJar { cookies })
     }
 
-    /// True when the jar holds no cookie.
-    pub fn is_empty(&self) -> bool {
-        self.cookies.is_empty()
-    }
-
     /// The `Cookie` header value for a request to `url`, if any cookie matches.
     pub fn header_for(&self, url: &Url) -> Option<String> {
         let host = url.host_str()?.to_ascii_lowercase();

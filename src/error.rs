@@ -41,10 +41,6 @@ pub enum Error {
         expected: u64,
     },
 
-    /// The connection delivered nothing for longer than `--timeout`.
-    #[error("{url}: no data for {}s (stalled connection)", .after.as_secs_f64())]
-    Stalled { url: String, after: Duration },
-
     /// The server broke the rules of range requests (wrong `Content-Range`, ignored `Range`...).
     /// Its bytes were not written.
     #[error("{url}: server sent a range we did not ask for: {detail}")]
@@ -140,7 +136,7 @@ impl Error {
                 matches!(status, 408 | 425 | 429) || (500..600).contains(status)
             }
             Error::Transport { source, .. } => transport_is_transient(source),
-            Error::Truncated { .. } | Error::Stalled { .. } => true,
+            Error::Truncated { .. } => true,
             _ => false,
         }
     }

@@ -149,12 +149,6 @@ impl Events {
             message: message.into(),
         });
     }
-
-    /// A sender whose events go nowhere (for embedders that do not want progress).
-    pub fn discard() -> Events {
-        let (tx, _rx) = mpsc::unbounded_channel();
-        Events { tx }
-    }
 }
 
 /// How progress is shown.

@@ -219,11 +219,6 @@ impl Scheduler {
         (slot.pos < slot.end).then(|| ByteRange::new(slot.pos, slot.end))
     }
 
-    /// Connections currently running.
-    pub fn workers(&self) -> usize {
-        self.lock().workers
-    }
-
     /// The next thing for a connection to do. A connection told [`Next::Done`] has left.
     pub fn next(&self) -> Next {
         let mut s = self.lock();
