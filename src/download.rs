@@ -102,9 +102,9 @@ pub struct Job {
     pub connections: Option<usize>,
     /// Bytes per second for this file (on top of the run's shared `--limit-rate`).
     pub limit_rate: Option<u64>,
-    /// Only these bytes of the URL, written to exactly `output` (an HLS `EXT-X-BYTERANGE`
-    /// fragment).
-    pub range: Option<crate::range::ByteRange>,
+    /// When not empty, `output` is these pieces joined in order (HLS/DASH fragments, written
+    /// to exactly `output`); `url` is then the first piece's, for messages.
+    pub pieces: Vec<crate::ordered::Piece>,
 }
 
 /// A finished download.
@@ -247,11 +247,11 @@ pub async fn download(ctx: Arc<Context>, id: usize, job: Job) -> Result<Outcome,
 /// Tries the job's URL, then each mirror while the failure is about the source (a 404, a dead
 /// host), not about the file or the user.
 async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
-    if let Some(range) = job.range {
-        return crate::fragment::download_piece(ctx, id, job, range, Instant::now()).await;
+    if !job.pieces.is_empty() {
+        return crate::ordered::join(ctx, id, job).await;
     }
     if job.output.as_deref() == Some(Path::new("-")) {
-        return to_stdout(ctx, id, job, Instant::now()).await;
+        return crate::ordered::to_stdout(ctx, id, job).await;
     }
     let mut result = download_from(ctx, id, job, &job.url).await;
     for mirror in &job.mirrors {
@@ -328,13 +328,23 @@ fn load_resume(ctx: &Context, id: usize, output: &Path) -> Option<ResumeState> {
 }
 
 /// The first reply of a download.
-struct Probe {
-    resp: Response,
-    url: Url,
-    validators: Validators,
+pub(crate) struct Probe {
+    pub resp: Response,
+    pub url: Url,
+    pub validators: Validators,
     kind: ProbeKind,
     /// Where the reply's body starts.
     start: u64,
+}
+
+impl Probe {
+    /// The file's size, when the server supports ranges (a 206 with its total).
+    pub fn total(&self) -> Option<u64> {
+        match self.kind {
+            ProbeKind::Ranged { total } => Some(total),
+            ProbeKind::Full { .. } => None,
+        }
+    }
 }
 
 enum ProbeKind {
@@ -619,7 +629,7 @@ pub(crate) async fn retry_wait(
 }
 
 /// The first request: `Range: bytes=start-`, retried like any other.
-async fn probe(
+pub(crate) async fn probe(
     ctx: &Context,
     id: usize,
     url: &Url,
@@ -1115,6 +1125,8 @@ fn start_event(
         filename,
         tmpfilename,
         connections: 0,
+        fragment_index: None,
+        fragment_count: None,
     }
 }
 
@@ -1171,154 +1183,6 @@ async fn finish(
         path: file.output.clone(),
         bytes: total,
         resumed,
-        elapsed,
-        skipped: false,
-    })
-}
-
-/// `-o -`: the file goes to standard output, in order, as it arrives, over one connection.
-///
-/// Bytes already written cannot be taken back, so a retry asks for the rest (`Range` with
-/// `If-Range`); a server that sends the whole file again has the part already written skipped,
-/// and a file that changed meanwhile fails the download rather than mixing versions.
-pub(crate) async fn to_stdout(
-    ctx: &Arc<Context>,
-    id: usize,
-    job: &Job,
-    started: Instant,
-) -> Result<Outcome, Error> {
-    use tokio::io::AsyncWriteExt;
-    let url = http::parse_url(&job.url)?;
-    let host = url.host_str().unwrap_or_default().to_string();
-    let _permits = ctx.admit(&host).await;
-    let counters = Arc::new(Counters::default());
-    let mut out = tokio::io::stdout();
-    let mut backoff = Backoff::new(&ctx.options.retry);
-    let (mut pos, mut size, mut first): (u64, Option<u64>, Option<Validators>) = (0, None, None);
-    let mut sampler = None;
-    loop {
-        let if_range = first.as_ref().and_then(|v| v.if_range().map(str::to_owned));
-        let range = (pos > 0).then_some(Ranged {
-            start: pos,
-            end: None,
-            if_range: if_range.as_deref(),
-        });
-        let trace = ctx.tracer(id);
-        let reply = tokio::select! {
-            r = http::get(&ctx.client, &ctx.options.http, &url, range, &trace) => r,
-            _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
-        };
-        let mut resp = match reply {
-            Ok((resp, _)) => resp,
-            Err(e) => {
-                retry_wait(ctx, id, &mut backoff, e).await?;
-                continue;
-            }
-        };
-        let validators = Validators::from_headers(resp.headers());
-        let mut skip = 0;
-        if let Some(v) = &first {
-            if let Some(detail) = v.difference(&validators) {
-                return Err(Error::Changed {
-                    url: url.to_string(),
-                    detail,
-                });
-            }
-            let cr = resp
-                .headers()
-                .get(header::CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok());
-            let continues = resp.status() == StatusCode::PARTIAL_CONTENT
-                && check_content_range(cr, pos, None, size).is_ok();
-            if !continues {
-                skip = pos; // the whole file again: drop what is already out
-            }
-        } else {
-            size = resp.content_length();
-            first = Some(validators);
-            let name = "-".to_string();
-            ctx.events.send(Event::Start {
-                id,
-                url: url.to_string(),
-                filename: name.clone(),
-                tmpfilename: name.clone(),
-                total_bytes: size,
-                resumed_bytes: 0,
-            });
-            let base = Progress {
-                id,
-                status: "downloading",
-                downloaded_bytes: 0,
-                total_bytes: size,
-                total_bytes_estimate: None,
-                speed: None,
-                eta: None,
-                elapsed: 0.0,
-                filename: name.clone(),
-                tmpfilename: name,
-                connections: 1,
-            };
-            sampler = Some(progress::spawn_sampler(
-                ctx.events.clone(),
-                Arc::clone(&counters),
-                base,
-                ctx.options.progress_interval,
-            ));
-        }
-        let body = async {
-            loop {
-                let Some(mut chunk) = resp.chunk().await.map_err(|source| Error::Transport {
-                    url: url.to_string(),
-                    source,
-                })?
-                else {
-                    return Ok::<(), Error>(());
-                };
-                chunk = output::skip_prefix(chunk, &mut skip);
-                ctx.throttle(chunk.len()).await;
-                out.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::io("standard output", e))?;
-                pos += chunk.len() as u64;
-                counters.downloaded.store(pos, Ordering::Relaxed);
-            }
-        };
-        let result = tokio::select! {
-            r = body => r,
-            _ = ctx.shutdown.wait() => Err(Error::Interrupted),
-        };
-        let result = result.and_then(|()| match size {
-            Some(s) if pos < s => Err(Error::Truncated {
-                url: url.to_string(),
-                got: pos,
-                expected: s,
-            }),
-            _ => Ok(()),
-        });
-        match result {
-            Ok(()) => break,
-            Err(e @ (Error::Interrupted | Error::Io { .. })) => return Err(e),
-            Err(e) => retry_wait(ctx, id, &mut backoff, e).await?,
-        }
-    }
-    out.flush()
-        .await
-        .map_err(|e| Error::io("standard output", e))?;
-    if let Some(s) = sampler {
-        s.abort();
-    }
-    let elapsed = started.elapsed();
-    ctx.events.send(Event::Finished {
-        id,
-        filename: "-".into(),
-        downloaded_bytes: pos,
-        total_bytes: pos,
-        elapsed: elapsed.as_secs_f64(),
-    });
-    Ok(Outcome {
-        path: PathBuf::from("-"),
-        bytes: pos,
-        resumed: 0,
         elapsed,
         skipped: false,
     })

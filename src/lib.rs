@@ -31,6 +31,7 @@ pub mod http;
 pub mod input;
 pub mod limits;
 pub mod naming;
+pub mod ordered;
 pub mod output;
 pub mod progress;
 pub mod range;

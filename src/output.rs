@@ -96,6 +96,13 @@ impl PartFile {
         &self.path
     }
 
+    /// Writes `bytes` at `offset` (on the async thread, like [`PartFile::write_pending`]).
+    pub fn write_at(&self, bytes: &[u8], offset: u64) -> Result<(), Error> {
+        self.file
+            .write_all_at(bytes, offset)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
     /// Writes `len` bytes of `pending`, starting `skip` bytes into it, at `offset`, and empties
     /// it.
     ///

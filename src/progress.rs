@@ -25,6 +25,8 @@ pub struct Counters {
     pub downloaded: AtomicU64,
     /// Connections currently receiving a body.
     pub connections: AtomicUsize,
+    /// Fragments written, for downloads made of fragments.
+    pub fragments: AtomicUsize,
 }
 
 /// Severity of a log event.
@@ -50,6 +52,11 @@ pub struct Progress {
     pub filename: String,
     pub tmpfilename: String,
     pub connections: usize,
+    /// Fragments written so far, for a download made of fragments (yt-dlp's `(frag i/n)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragment_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragment_count: Option<usize>,
 }
 
 /// Everything a download reports.
@@ -233,12 +240,22 @@ pub fn sample(
         (Some(total), Some(s)) if s > 0.0 => Some(total.saturating_sub(bytes) as f64 / s),
         _ => None,
     };
+    // Fragments without sizes: the average fragment so far times their number.
+    let fragment_index = base
+        .fragment_count
+        .map(|_| counters.fragments.load(Ordering::Relaxed));
+    let total_bytes_estimate = match (base.total_bytes, base.fragment_count, fragment_index) {
+        (None, Some(count), Some(done)) if done > 0 => Some(bytes * count as u64 / done as u64),
+        _ => base.total_bytes_estimate,
+    };
     Progress {
         downloaded_bytes: bytes,
+        total_bytes_estimate,
         speed,
         eta,
         elapsed: start.elapsed().as_secs_f64(),
         connections: counters.connections.load(Ordering::Relaxed),
+        fragment_index,
         ..base.clone()
     }
 }
@@ -599,6 +616,8 @@ mod tests {
             filename: "f".into(),
             tmpfilename: "f.part".into(),
             connections: 8,
+            fragment_index: None,
+            fragment_count: None,
         };
         assert_eq!(
             progress_line(&p),
@@ -620,6 +639,8 @@ mod tests {
             filename: "f".into(),
             tmpfilename: "f.part".into(),
             connections: 1,
+            fragment_index: None,
+            fragment_count: None,
         });
         let v: serde_json::Value = serde_json::to_value(&p).unwrap();
         assert_eq!(v["event"], "progress");

@@ -58,8 +58,8 @@ pub fn load(path: &Path) -> Option<ResumeState> {
     (state.version == VERSION && state.done.fits(state.size)).then_some(state)
 }
 
-/// Writes the sidecar atomically.
-pub fn save(path: &Path, state: &ResumeState) -> Result<(), Error> {
+/// Writes the sidecar (a [`ResumeState`], or a joined file's progress) atomically.
+pub fn save<T: Serialize>(path: &Path, state: &T) -> Result<(), Error> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

@@ -7,6 +7,7 @@ mod util;
 mod batch;
 mod config;
 mod faults;
+mod fragments;
 mod integrity;
 mod progress;
 mod ranges;

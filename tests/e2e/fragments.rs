@@ -1,0 +1,208 @@
+//! `--fragments JOB.json`: HLS/DASH pieces, each to its own file or joined in order into one,
+//! and `-o -` over several connections (the same ordered writer).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::server::{payload, Fault, Resource, Server, Shaping};
+use crate::util::*;
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+
+/// Serves `n` fragments `/seg{i}` of different sizes; returns their bytes.
+fn serve_segments(srv: &Server, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let body = payload(100 * KIB + i * 7919, i as u64);
+            srv.add(&format!("/seg{i}"), Resource::new(body.clone()));
+            body
+        })
+        .collect()
+}
+
+/// A joined job over `/seg0..` (plus `extra` pieces), written to `dir/job.json`.
+fn joined_job(srv: &Server, dir: &TempDir, n: usize, extra: Vec<serde_json::Value>) {
+    let mut fragments: Vec<_> = (0..n)
+        .map(|i| json!({"url": srv.url(&format!("/seg{i}"))}))
+        .collect();
+    fragments.extend(extra);
+    let job = json!({"version": 1, "output": "video.mp4", "fragments": fragments});
+    std::fs::write(dir.path("job.json"), job.to_string()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joined_fragments_arrive_in_order_across_faults() {
+    let srv = Server::start().await;
+    let segs = serve_segments(&srv, 40);
+    srv.update("/seg3", |r| r.faults = [Fault::CloseAfter(30_000)].into());
+    // The retry of a half-sent piece is answered with the whole piece: its start is skipped.
+    srv.update("/seg7", |r| {
+        r.faults = [Fault::ResetAfter(50_000), Fault::IgnoreRange].into()
+    });
+    srv.update("/seg11", |r| {
+        r.faults = [Fault::Status(503, Some("0".into()))].into()
+    });
+    // Byte ranges of one resource (EXT-X-BYTERANGE, DASH SegmentBase), the first one faulty.
+    let whole = payload(3 * MIB, 99);
+    let mut res = Resource::new(whole.clone());
+    res.faults = [Fault::StallAfter(10_000)].into();
+    srv.add("/all.mp4", res);
+    let ranges = [(0, 1000), (1000, 2 * MIB), (2 * MIB, 3 * MIB)];
+    let extra = ranges
+        .iter()
+        .map(|(s, e)| json!({"url": srv.url("/all.mp4"), "byte_range": {"start": s, "end": e}}))
+        .collect();
+    let dir = TempDir::new();
+    joined_job(&srv, &dir, 40, extra);
+    let r = fastdl(
+        &dir.0,
+        &[
+            "--fragments",
+            "job.json",
+            "--concurrent-fragments",
+            "8",
+            "--retry-delay",
+            "10ms",
+            "--timeout",
+            "500ms",
+            "--progress",
+            "json",
+        ],
+    )
+    .await;
+    assert_ok(&r);
+    let mut want: Vec<u8> = segs.concat();
+    want.extend_from_slice(&whole);
+    assert_eq!(sha256_file(&dir.path("video.mp4")), sha256(&want));
+    assert_eq!(dir.files(), ["job.json", "video.mp4"], "no pieces or state left");
+    // One download with fragment progress: (frag i/n) for yt-dlp.
+    let last = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(r#""event":"progress""#))
+        .last()
+        .expect("progress events");
+    let p: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(p["fragment_count"], 43);
+    assert_eq!(p["fragment_index"], 43);
+    assert_eq!(p["downloaded_bytes"], want.len());
+    let seen = srv.seen();
+    let retry = seen.iter().filter(|s| s.path == "/seg3").nth(1).unwrap();
+    assert_eq!(retry.range.as_deref(), Some("bytes=30000-"), "{seen:?}");
+    assert!(retry.if_range.is_some(), "the retry is guarded by If-Range");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_fragment_is_skipped_or_fails_the_job() {
+    let srv = Server::start().await;
+    let segs = serve_segments(&srv, 6);
+    srv.update("/seg2", |r| r.faults = [Fault::Status(404, None)].into());
+    let dir = TempDir::new();
+    joined_job(&srv, &dir, 6, vec![]);
+    let r = fastdl(&dir.0, &["--fragments", "job.json"]).await;
+    assert_ok(&r);
+    assert!(r.stderr.contains("skipping fragment 2"), "{}", r.stderr);
+    let want: Vec<u8> = [&segs[..2], &segs[3..]].concat().concat();
+    assert_eq!(sha256_file(&dir.path("video.mp4")), sha256(&want));
+
+    let dir = TempDir::new();
+    srv.update("/seg2", |r| r.faults = [Fault::Status(404, None)].into());
+    joined_job(&srv, &dir, 6, vec![]);
+    let r = fastdl(
+        &dir.0,
+        &["--fragments", "job.json", "--abort-on-unavailable-fragment"],
+    )
+    .await;
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("404"), "{}", r.stderr);
+    assert!(!dir.path("video.mp4").exists(), "no final file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_join_resumes_after_its_last_saved_fragment() {
+    let srv = Server::start().await;
+    let segs = serve_segments(&srv, 30);
+    let dir = TempDir::new();
+    joined_job(&srv, &dir, 30, vec![]);
+    srv.shape(Shaping {
+        rate_per_connection: Some(MIB as u64),
+        ..Shaping::default()
+    });
+    let child = command(
+        &dir.0,
+        &["--fragments", "job.json", "--concurrent-fragments", "2"],
+    )
+    .spawn()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(interrupt(child, "-INT").await, 130);
+    srv.shape(Shaping::default());
+    assert!(!dir.path("video.mp4").exists());
+    let first_run = srv.body_bytes();
+    let r = fastdl(&dir.0, &["--fragments", "job.json"]).await;
+    assert_ok(&r);
+    assert!(r.stderr.contains("resuming at piece"), "{}", r.stderr);
+    assert_eq!(sha256_file(&dir.path("video.mp4")), sha256(&segs.concat()));
+    let total: usize = segs.iter().map(Vec::len).sum();
+    let second_run = srv.body_bytes() - first_run;
+    assert!(
+        second_run < total as u64 * 3 / 4,
+        "the rerun fetched {second_run} of {total} bytes"
+    );
+    // Complete: a third run fetches nothing.
+    let before = srv.seen().len();
+    assert_ok(&fastdl(&dir.0, &["--fragments", "job.json"]).await);
+    assert_eq!(srv.seen().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_pieces_go_to_their_own_files() {
+    let srv = Server::start().await;
+    let segs = serve_segments(&srv, 3);
+    let dir = TempDir::new();
+    let fragments: Vec<_> = (0..3)
+        .map(|i| json!({"url": srv.url(&format!("/seg{i}")), "out": format!("v.part-Frag{i}")}))
+        .collect();
+    let job = json!({"version": 1, "fragments": fragments});
+    std::fs::write(dir.path("job.json"), job.to_string()).unwrap();
+    let r = fastdl(&dir.0, &["--fragments", "job.json"]).await;
+    assert_ok(&r);
+    for (i, seg) in segs.iter().enumerate() {
+        assert_eq!(
+            sha256_file(&dir.path(&format!("v.part-Frag{i}"))),
+            sha256(seg)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_over_several_connections_keeps_order() {
+    let srv = Server::start().await;
+    let body = payload(19 * MIB + 12345, 5);
+    let mut res = Resource::new(body.clone());
+    // The probe, then a piece cut off after 1 MiB and retried from its last byte.
+    res.faults = [Fault::None, Fault::CloseAfter(MIB as u64)].into();
+    srv.add("/f", res);
+    let dir = TempDir::new();
+    let r = fastdl(
+        &dir.0,
+        &["-q", "-x", "4", "--retry-delay", "10ms", "-o", "-", &srv.url("/f")],
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(sha256(&r.stdout_raw), sha256(&body));
+    assert!(dir.files().is_empty(), "nothing written to disk");
+    let seen = srv.seen();
+    let conns: std::collections::HashSet<u64> = seen.iter().map(|s| s.connection).collect();
+    assert!(conns.len() >= 4, "{} connections", conns.len());
+    let starts = seen.iter().filter_map(|s| {
+        let r = s.range.as_deref()?.strip_prefix("bytes=")?;
+        r.split('-').next()?.parse::<usize>().ok()
+    });
+    assert!(
+        starts.into_iter().any(|s| s % (4 * MIB) == MIB),
+        "the cut piece asked for its rest: {seen:?}"
+    );
+}
