@@ -57,9 +57,8 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Job>, Error> {
             file.version
         )));
     }
-    let bad_path = |p: &PathBuf| {
-        p.as_os_str().is_empty() || p.to_string_lossy().chars().any(char::is_control)
-    };
+    let bad_path =
+        |p: &PathBuf| p.as_os_str().is_empty() || p.to_string_lossy().chars().any(char::is_control);
     if file.output.as_ref().is_some_and(bad_path) {
         return Err(Error::Usage(format!("{name}: bad output path")));
     }
@@ -87,7 +86,9 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Job>, Error> {
             }),
             (None, Some(_)) => return Err(bad("bad out path".into())),
             (None, None) => return Err(bad("no out path (and the job has no output)".into())),
-            (Some(_), Some(_)) => return Err(bad("out given, but the job joins into output".into())),
+            (Some(_), Some(_)) => {
+                return Err(bad("out given, but the job joins into output".into()))
+            }
         }
     }
     if let Some(output) = file.output {
@@ -147,7 +148,10 @@ mod tests {
                 r#"{"version":1,"output":"v","fragments":[{"url":"http://h/a","out":"x"}]}"#,
                 "job: fragment 0: out given",
             ),
-            (r#"{"version":1,"output":"v","fragments":[]}"#, "job: no fragments"),
+            (
+                r#"{"version":1,"output":"v","fragments":[]}"#,
+                "job: no fragments",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text, "job").unwrap_err().to_string();

@@ -163,7 +163,10 @@ pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Resul
             let pieces = (0..total.div_ceil(piece_size))
                 .map(|i| Piece {
                     url: probe.url.to_string(),
-                    range: Some(ByteRange::new(i * piece_size, ((i + 1) * piece_size).min(total))),
+                    range: Some(ByteRange::new(
+                        i * piece_size,
+                        ((i + 1) * piece_size).min(total),
+                    )),
                 })
                 .collect();
             (pieces, Some(total))
@@ -215,12 +218,7 @@ fn record_key(job: &Job) -> String {
 }
 
 /// A joined file's saved progress, if it is usable: same number of pieces, bytes on disk.
-fn resume_state(
-    ctx: &Context,
-    part: &Path,
-    state: &Path,
-    pieces: usize,
-) -> Option<JoinState> {
+fn resume_state(ctx: &Context, part: &Path, state: &Path, pieces: usize) -> Option<JoinState> {
     if !ctx.options.resume {
         resume::remove(state);
         return None;
@@ -557,7 +555,11 @@ async fn fetch(
     };
     loop {
         let result = match reply.take() {
-            Some((resp, _)) => piece_state.read(shared, index, piece, &url, resp, 0, tx).await,
+            Some((resp, _)) => {
+                piece_state
+                    .read(shared, index, piece, &url, resp, 0, tx)
+                    .await
+            }
             None => piece_state.attempt(shared, index, piece, &url, tx).await,
         };
         match result {
@@ -609,7 +611,11 @@ impl PieceState {
         .await
         .map_err(|e| (e, false))?;
         let validators = Validators::from_headers(resp.headers());
-        if let Some(detail) = self.validators.as_ref().and_then(|v| v.difference(&validators)) {
+        if let Some(detail) = self
+            .validators
+            .as_ref()
+            .and_then(|v| v.difference(&validators))
+        {
             return Err((
                 Error::Changed {
                     url: url.to_string(),

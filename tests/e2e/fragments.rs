@@ -76,7 +76,11 @@ async fn joined_fragments_arrive_in_order_across_faults() {
     let mut want: Vec<u8> = segs.concat();
     want.extend_from_slice(&whole);
     assert_eq!(sha256_file(&dir.path("video.mp4")), sha256(&want));
-    assert_eq!(dir.files(), ["job.json", "video.mp4"], "no pieces or state left");
+    assert_eq!(
+        dir.files(),
+        ["job.json", "video.mp4"],
+        "no pieces or state left"
+    );
     // One download with fragment progress: (frag i/n) for yt-dlp.
     let last = r
         .stderr
@@ -188,7 +192,16 @@ async fn stdout_over_several_connections_keeps_order() {
     let dir = TempDir::new();
     let r = fastdl(
         &dir.0,
-        &["-q", "-x", "4", "--retry-delay", "10ms", "-o", "-", &srv.url("/f")],
+        &[
+            "-q",
+            "-x",
+            "4",
+            "--retry-delay",
+            "10ms",
+            "-o",
+            "-",
+            &srv.url("/f"),
+        ],
     )
     .await;
     assert_ok(&r);

@@ -89,20 +89,49 @@ def _make_class(external):
             cmd += [f"--output={tmpfilename}", "--", info_dict["url"]]
             return cmd
 
+        def _call_downloader(self, tmpfilename, info_dict):
+            """Unencrypted fragments are joined by fastdl straight into `tmpfilename` as they
+            arrive, so yt-dlp's own pass (read every piece back, write it again) is skipped.
+            Encrypted ones (or --keep-fragments) go to one file each, for yt-dlp to decrypt."""
+            self._joined = "fragments" in info_dict and self._can_join(info_dict)
+            if "fragments" in info_dict:
+                self.write_debug(f"[fastdl] joining {len(info_dict['fragments'])} fragments into {tmpfilename}"
+                                 if self._joined else "[fastdl] one file per fragment, for yt-dlp to decrypt")
+            if not self._joined:
+                return super()._call_downloader(tmpfilename, info_dict)
+            cmd = [external.encodeArgument(a) for a in self._make_cmd(tmpfilename, info_dict)]
+            self._debug_cmd(cmd)
+            _, _, code = self._call_process(cmd, info_dict)
+            if code == 0:
+                self.try_remove(f"{tmpfilename}.frag.urls")
+            return code
+
+        def _can_join(self, info_dict):
+            if self.params.get("keep_fragments"):
+                return False
+            return all((frag.get("decrypt_info") or {}).get("METHOD", "NONE") == "NONE"
+                       for frag in info_dict["fragments"])
+
         def _fragment_args(self, tmpfilename, info_dict):
             """Writes the structured job (never a line-based list: CVE-2026-50574) where
             ExternalFD deletes it afterwards, and the flags that go with it."""
+            joined = getattr(self, "_joined", False)
             pieces = []
             for i, frag in enumerate(info_dict["fragments"]):
                 rng = frag.get("byte_range") or None
-                pieces.append({
+                piece = {
                     "url": frag["url"],
-                    "out": f"{tmpfilename}-Frag{i}",
                     "byte_range": {"start": rng["start"], "end": rng["end"]} if rng else None,
-                })
+                }
+                if not joined:
+                    piece["out"] = f"{tmpfilename}-Frag{i}"
+                pieces.append(piece)
             job = f"{tmpfilename}.frag.urls"
+            document = {"version": 1, "fragments": pieces}
+            if joined:
+                document["output"] = tmpfilename
             with open(job, "w", encoding="utf-8") as f:
-                json.dump({"version": 1, "fragments": pieces}, f)
+                json.dump(document, f)
             self._fragment_count = len(pieces)
             cmd = [f"--fragments={job}"]
             n = self.params.get("concurrent_fragment_downloads") or 1
@@ -142,10 +171,10 @@ def _make_class(external):
                 self.to_stderr(line.rstrip("\n"))
                 return
             kind = event.get("event")
-            if getattr(self, "_fragment_count", None):
+            if getattr(self, "_fragment_count", None) and not getattr(self, "_joined", False):
                 self._fragment_progress(kind, event, info_dict)
             elif kind == "progress":
-                self._hook_progress({
+                status = {
                     "status": "downloading",
                     "downloaded_bytes": event.get("downloaded_bytes"),
                     "total_bytes": event.get("total_bytes"),
@@ -156,7 +185,11 @@ def _make_class(external):
                     "filename": getattr(self, "_final_filename", event.get("filename")),
                     "tmpfilename": event.get("filename"),
                     "ctx_id": info_dict.get("ctx_id"),
-                }, info_dict)
+                }
+                if event.get("fragment_count"):
+                    status["fragment_index"] = event.get("fragment_index")
+                    status["fragment_count"] = event["fragment_count"]
+                self._hook_progress(status, info_dict)
             if kind == "start" and event.get("resumed_bytes"):
                 self.to_screen(f"[fastdl] Resuming at byte {event['resumed_bytes']}")
             if kind == "log":
