@@ -85,8 +85,7 @@ async fn joined_fragments_arrive_in_order_across_faults() {
     let last = r
         .stderr
         .lines()
-        .filter(|l| l.contains(r#""event":"progress""#))
-        .last()
+        .rfind(|l| l.contains(r#""event":"progress""#))
         .expect("progress events");
     let p: serde_json::Value = serde_json::from_str(last).unwrap();
     assert_eq!(p["fragment_count"], 43);
