@@ -28,10 +28,15 @@ Output:
       --overwrite             replace an existing output file (default: refuse, exit 4)
       --no-continue           ignore an interrupted download's state and start over
       --checksum TYPE=HEX     verify the file (md5, sha-1, sha-256, sha-512); exit 5 on mismatch
+      --max-filesize SIZE, --min-filesize SIZE
+                              skip a file whose announced size is outside these bounds, before
+                              writing anything (exit 3)
 
 Connections:
   -x, --connections N         connections per file, 1-256 (default 8)
   -k, --chunk-size SIZE       smallest range worth its own connection (default 1M)
+      --http-chunk-size SIZE  ask for at most SIZE bytes per request (servers that throttle
+                              longer ranges; yt-dlp passes it)
       --limit-rate RATE       cap the speed of all downloads together, e.g. 500K or 10M
       --timeout DURATION      give up on a connection that delivers nothing this long; the
                               download continues on a new one (default 30s)
@@ -86,7 +91,8 @@ Progress:
 SIZE accepts 1048576, 512K, 1M, 1.5G; DURATION accepts 30, 30s, 500ms, 2m.
 
 Exit codes:
-  0 success   1 download failed   2 usage error   4 output exists
+  0 success   1 download failed   2 usage error   3 outside --max/--min-filesize
+  4 output exists
   5 checksum or length mismatch   6 local file error   130 interrupted (resumable)
 ";
 
@@ -101,6 +107,9 @@ pub struct Args {
     pub checksums: Vec<Expected>,
     pub connections: Option<usize>,
     pub chunk_size: Option<u64>,
+    pub http_chunk_size: Option<u64>,
+    pub max_filesize: Option<u64>,
+    pub min_filesize: Option<u64>,
     pub limit_rate: Option<u64>,
     pub timeout: Option<Duration>,
     pub connect_timeout: Option<Duration>,
@@ -182,6 +191,16 @@ where
             Short('k') | Long("chunk-size") | Long("min-split-size") => {
                 a.chunk_size = Some(parse_size(&text(&mut p)?, "--chunk-size")?);
                 mark(&mut a, "chunk_size");
+            }
+            Long("http-chunk-size") => {
+                let n = parse_size(&text(&mut p)?, "--http-chunk-size")?;
+                a.http_chunk_size = Some(n).filter(|&n| n > 0);
+            }
+            Long("max-filesize") => {
+                a.max_filesize = Some(parse_size(&text(&mut p)?, "--max-filesize")?)
+            }
+            Long("min-filesize") => {
+                a.min_filesize = Some(parse_size(&text(&mut p)?, "--min-filesize")?)
             }
             Long("limit-rate") => {
                 let v = text(&mut p)?;
@@ -376,6 +395,8 @@ impl Args {
             o.retry.max_delay = d;
         }
         o.limit_rate = self.limit_rate;
+        o.http_chunk_size = self.http_chunk_size;
+        o.filesize = (self.min_filesize, self.max_filesize);
         if self.fragments.is_some() {
             if let Some(r) = self.fragment_retries {
                 o.retry.retries = r;

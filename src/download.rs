@@ -46,6 +46,10 @@ pub struct Options {
     pub retry: RetryPolicy,
     /// Bytes per second for each file (`--limit-rate`).
     pub limit_rate: Option<u64>,
+    /// Most bytes one request may ask for (`--http-chunk-size`).
+    pub http_chunk_size: Option<u64>,
+    /// `--min-filesize`, `--max-filesize`: files announced outside these are not downloaded.
+    pub filesize: (Option<u64>, Option<u64>),
     /// Reuse the bytes of an interrupted download (default; `--no-continue` clears it).
     pub resume: bool,
     /// Replace an existing output file.
@@ -71,6 +75,8 @@ impl Default for Options {
             min_split: 1 << 20,
             retry: RetryPolicy::default(),
             limit_rate: None,
+            http_chunk_size: None,
+            filesize: (None, None),
             resume: true,
             overwrite: false,
             progress_interval: Duration::from_millis(500),
@@ -345,6 +351,34 @@ impl Probe {
             ProbeKind::Full { .. } => None,
         }
     }
+
+    /// The file's size, if the server said.
+    pub fn size(&self) -> Option<u64> {
+        match self.kind {
+            ProbeKind::Ranged { total } => Some(total),
+            ProbeKind::Full { size } => size,
+        }
+    }
+}
+
+fn check_filesize_max(ctx: &Context, url: &Url, received: u64) -> Result<(), Error> {
+    match ctx.options.filesize.1 {
+        Some(max) if received > max => check_filesize(ctx, url, received),
+        _ => Ok(()),
+    }
+}
+
+/// `--min-filesize` and `--max-filesize` against a size (announced, or received so far).
+pub(crate) fn check_filesize(ctx: &Context, url: &Url, size: u64) -> Result<(), Error> {
+    let detail = match ctx.options.filesize {
+        (Some(min), _) if size < min => format!("{size} bytes is less than --min-filesize {min}"),
+        (_, Some(max)) if size > max => format!("{size} bytes is more than --max-filesize {max}"),
+        _ => return Ok(()),
+    };
+    Err(Error::FileSize {
+        url: url.to_string(),
+        detail,
+    })
 }
 
 enum ProbeKind {
@@ -401,6 +435,9 @@ async fn attempt(
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
 
+    if let Some(size) = probe.size() {
+        check_filesize(ctx, url, size)?;
+    }
     let output = match known_output {
         Some(out) => out,
         None => {
@@ -637,10 +674,11 @@ pub(crate) async fn probe(
     if_range: Option<&str>,
 ) -> Result<Probe, Error> {
     let mut backoff = Backoff::new(&ctx.options.retry);
+    let end = ctx.options.http_chunk_size.map(|c| start + c);
     loop {
         let range = Ranged {
             start,
-            end: None,
+            end,
             if_range,
         };
         let err = match http::get(
@@ -653,7 +691,7 @@ pub(crate) async fn probe(
         .await
         {
             Ok((resp, final_url)) => {
-                return classify_probe(ctx, id, url, resp, final_url, start).await
+                return classify_probe(ctx, id, url, resp, final_url, (start, end)).await
             }
             // 416 to `bytes=0-` is how some servers answer for an empty file; a plain GET settles it.
             Err(Error::Status { status: 416, .. }) if start == 0 => {
@@ -679,7 +717,7 @@ async fn classify_probe(
     url: &Url,
     resp: Response,
     final_url: Url,
-    start: u64,
+    (start, end): (u64, Option<u64>),
 ) -> Result<Probe, Error> {
     if resp.status() != StatusCode::PARTIAL_CONTENT {
         return Ok(full_probe(resp, final_url));
@@ -688,7 +726,7 @@ async fn classify_probe(
         .headers()
         .get(header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok());
-    match check_content_range(cr, start, None, None) {
+    match check_content_range(cr, start, end, None) {
         Ok(total) => Ok(Probe {
             validators: Validators::from_headers(resp.headers()),
             resp,
@@ -1025,6 +1063,9 @@ async fn stream(
     };
     sampler.abort();
     drop(permits); // the transfer is over: the next file may start while this one finishes
+    if matches!(result, Err(Error::FileSize { .. })) {
+        let _ = std::fs::remove_file(&part_file);
+    }
     let total = result?;
     part.set_len(total)?;
     let outcome = finish(
@@ -1061,6 +1102,12 @@ async fn read_stream(
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 ctx.throttle(chunk.len()).await;
+                // No announced size: --max-filesize is checked as the bytes come.
+                if let Err(e) =
+                    check_filesize_max(ctx, url, *pos + (buf.len() + chunk.len()) as u64)
+                {
+                    break Err(e);
+                }
                 buf.push(chunk);
                 if buf.is_full() {
                     if let Err(e) = write_buf(part, &mut buf, pos, counters) {

@@ -70,6 +70,10 @@ pub enum Error {
     #[error("{}: {detail}; the file was not kept", path.display())]
     Integrity { path: PathBuf, detail: String },
 
+    /// The file's size is outside `--min-filesize`/`--max-filesize`; nothing was written.
+    #[error("{url}: {detail}; not downloaded")]
+    FileSize { url: String, detail: String },
+
     /// The download was interrupted by Ctrl-C or SIGTERM; its state is saved for resuming.
     #[error("interrupted; run the same command again to resume")]
     Interrupted,
@@ -115,6 +119,8 @@ pub mod exit {
     pub const DOWNLOAD: u8 = 1;
     /// Bad command line or configuration.
     pub const USAGE: u8 = 2;
+    /// The file's size is outside `--min-filesize`/`--max-filesize` (yt-dlp's meaning).
+    pub const FILESIZE: u8 = 3;
     /// The output already exists (nothing was written).
     pub const EXISTS: u8 = 4;
     /// Checksum or length mismatch; the file was not kept.
@@ -153,6 +159,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => exit::USAGE,
+            Error::FileSize { .. } => exit::FILESIZE,
             Error::Exists { .. } => exit::EXISTS,
             Error::Integrity { .. } => exit::INTEGRITY,
             Error::Io { .. } => exit::IO,

@@ -157,9 +157,14 @@ pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Resul
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
     drop(permit); // piece 0's fetcher takes its own
-    let piece_size = STDOUT_PIECE.max(ctx.options.min_split);
+    if let Some(size) = probe.size() {
+        crate::download::check_filesize(ctx, &url, size)?;
+    }
+    let piece_size = STDOUT_PIECE
+        .max(ctx.options.min_split)
+        .min(ctx.options.http_chunk_size.unwrap_or(u64::MAX));
     let (pieces, total) = match probe.total() {
-        Some(total) if total > piece_size && ctx.options.connections > 1 => {
+        Some(total) => {
             let pieces = (0..total.div_ceil(piece_size))
                 .map(|i| Piece {
                     url: probe.url.to_string(),
@@ -171,12 +176,12 @@ pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Resul
                 .collect();
             (pieces, Some(total))
         }
-        total => (
+        None => (
             vec![Piece {
                 url: probe.url.to_string(),
                 range: None,
             }],
-            total.or(probe.resp.content_length()),
+            probe.size(),
         ),
     };
     let path = PathBuf::from("-");
@@ -556,13 +561,17 @@ async fn fetch(
     loop {
         let result = match reply.take() {
             Some((resp, _)) => {
+                let until = piece.range.map(|r| r.len());
                 piece_state
-                    .read(shared, index, piece, &url, resp, 0, tx)
+                    .read(shared, index, until, &url, resp, 0, tx)
                     .await
             }
             None => piece_state.attempt(shared, index, piece, &url, tx).await,
         };
         match result {
+            Ok(()) if piece_state.sent < piece.range.map_or(0, |r| r.len()) => {
+                backoff.reset(); // a `--http-chunk-size` request done; ask for the next
+            }
             Ok(()) => return Ok(()),
             Err((e, progressed)) => {
                 if progressed {
@@ -594,7 +603,8 @@ impl PieceState {
     ) -> Result<(), (Error, bool)> {
         let ctx = &shared.ctx;
         let start = piece.range.map_or(0, |r| r.start) + self.sent;
-        let end = piece.range.map(|r| r.end);
+        let chunk = ctx.options.http_chunk_size.unwrap_or(u64::MAX);
+        let end = piece.range.map(|r| r.end.min(start.saturating_add(chunk)));
         let if_range = self.validators.as_ref().and_then(|v| v.if_range());
         let ranged = (piece.range.is_some() || self.sent > 0).then_some(Ranged {
             start,
@@ -642,24 +652,28 @@ impl PieceState {
             // The whole resource: drop what comes before the rest of the piece.
             start
         };
-        self.read(shared, index, piece, url, resp, skip, tx).await
+        let len = end.map(|e| e - piece.range.map_or(0, |r| r.start));
+        self.read(shared, index, len, url, resp, skip, tx).await
     }
 
-    /// Sends the piece's bytes from `resp` (after `skip` bytes) to the writer.
+    /// Sends the piece's bytes from `resp` (after `skip` bytes) to the writer, up to byte
+    /// `len` of the piece if given, else to the reply's end.
     #[allow(clippy::too_many_arguments)]
     async fn read(
         &mut self,
         shared: &Shared,
         index: usize,
-        piece: &Piece,
+        len: Option<u64>,
         url: &Url,
         mut resp: Response,
         mut skip: u64,
         tx: &mpsc::UnboundedSender<Msg>,
     ) -> Result<(), (Error, bool)> {
         let before = self.sent;
-        let len = piece.range.map(|r| r.len());
-        let expected = len.or_else(|| resp.content_length().map(|n| n - skip + self.sent));
+        let expected = len.or_else(|| {
+            let body = resp.content_length()?;
+            Some(body.saturating_sub(skip) + self.sent)
+        });
         shared.counters.connections.fetch_add(1, Ordering::Relaxed);
         let result = async {
             while len.is_none_or(|l| self.sent < l) {

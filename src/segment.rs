@@ -94,6 +94,8 @@ async fn work(t: &Transfer, mut first: Option<(Claim, Response)>) -> Result<(), 
 enum ReadEnd {
     /// Nothing more to read for this claim (end reached, shortened by a steal, or race lost).
     Done,
+    /// The reply ended where it was asked to (`--http-chunk-size`); the claim goes on.
+    More,
     /// This connection is this many times slower than its peers: give the rest back.
     Yield(f64),
 }
@@ -111,16 +113,27 @@ async fn fetch(
         let Some(ByteRange { start: from, end }) = t.sched.position(claim) else {
             return Ok(());
         };
+        // The probe asked for the same: `--http-chunk-size` bytes from its start, or all.
+        let asked = t
+            .ctx
+            .options
+            .http_chunk_size
+            .map_or(end, |c| end.min(from + c));
         let reply = match reply.take() {
             Some(r) => Ok(r),
-            None => request(t, from, end).await,
+            None => request(t, from, asked).await,
         };
+        let may_yield = *replacements < MAX_REPLACEMENTS;
         let result = match reply {
-            Ok(r) => read(t, claim, r, from, *replacements < MAX_REPLACEMENTS).await,
+            Ok(r) => read(t, claim, r, (from, asked), may_yield).await,
             Err(e) => Err((e, false)),
         };
         let (err, progressed) = match result {
             Ok(ReadEnd::Done) => return Ok(()),
+            Ok(ReadEnd::More) => {
+                backoff.reset();
+                continue;
+            }
             Ok(ReadEnd::Yield(factor)) => {
                 *replacements += 1;
                 let at = t.sched.position(claim).map_or(end, |r| r.start);
@@ -250,13 +263,13 @@ fn check_reply(t: &Transfer, resp: &Response, from: u64, end: u64) -> Result<(),
     }
 }
 
-/// Streams a reply that starts at byte `from` into the file. On failure, reports whether any
+/// Streams a reply for bytes `from..asked` into the file. On failure, reports whether any
 /// byte was written (so the retry budget can start over).
 async fn read(
     t: &Transfer,
     claim: &Claim,
     mut resp: Response,
-    from: u64,
+    (from, asked): (u64, u64),
     may_yield: bool,
 ) -> Result<ReadEnd, (Error, bool)> {
     let _live = Live::new(t);
@@ -276,6 +289,9 @@ async fn read(
                 let more = flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
                 if !more {
                     return Ok(ReadEnd::Done);
+                }
+                if at == asked {
+                    return Ok(ReadEnd::More);
                 }
                 let err = Error::Truncated {
                     url: t.url.to_string(),

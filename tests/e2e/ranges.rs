@@ -170,3 +170,76 @@ async fn stdout_gets_the_file_in_order_across_faults() {
     );
     assert_ne!(seen[1].range.as_deref(), Some("bytes=0-"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_chunk_size_bounds_every_request() {
+    let srv = Server::start().await;
+    let body = payload(3 * MIB + 777, 9);
+    srv.add("/f", Resource::new(body.clone()));
+    let limit = 300 * 1024;
+    for args in [
+        vec!["-x", "4", "-o", "f"],
+        vec!["-x", "4", "-o", "-"],
+        vec!["-x", "1", "-o", "-"],
+    ] {
+        let dir = TempDir::new();
+        let before = srv.seen().len();
+        let url = srv.url("/f");
+        let mut all = vec!["-q", "--http-chunk-size", "300K"];
+        all.extend(&args);
+        all.push(&url);
+        let r = fastdl(&dir.0, &all).await;
+        assert_ok(&r);
+        let got = if args.contains(&"-") {
+            r.stdout_raw.clone()
+        } else {
+            std::fs::read(dir.path("f")).unwrap()
+        };
+        assert_eq!(sha256(&got), sha256(&body), "{args:?}");
+        for s in &srv.seen()[before..] {
+            let range = s.range.as_deref().expect("every request is ranged");
+            let (a, b) = range
+                .strip_prefix("bytes=")
+                .and_then(|r| r.split_once('-'))
+                .unwrap();
+            let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().expect("closed range"));
+            assert!(b - a < limit, "{args:?}: {range} is longer than 300K");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_outside_the_filesize_bounds_is_not_written() {
+    let srv = Server::start().await;
+    srv.add("/f", Resource::new(payload(2 * MIB, 3)));
+    let mut chunked = Resource::new(payload(2 * MIB, 4));
+    chunked.chunked = true;
+    chunked.ranges = false;
+    srv.add("/chunked", chunked);
+    let dir = TempDir::new();
+    for (flag, path) in [
+        ("--max-filesize", "/f"),
+        ("--min-filesize", "/f"),
+        ("--max-filesize", "/chunked"),
+    ] {
+        let size = if flag == "--max-filesize" { "1M" } else { "3M" };
+        let r = fastdl(&dir.0, &[flag, size, "-o", "out", &srv.url(path)]).await;
+        assert_eq!(r.code, 3, "{flag} {path}: {}", r.stderr);
+        assert!(r.stderr.contains(&flag[2..]), "{}", r.stderr);
+        assert!(dir.files().is_empty(), "{flag} {path}: {:?}", dir.files());
+    }
+    let r = fastdl(
+        &dir.0,
+        &[
+            "--max-filesize",
+            "2M",
+            "--min-filesize",
+            "2M",
+            "-o",
+            "out",
+            &srv.url("/f"),
+        ],
+    )
+    .await;
+    assert_ok(&r);
+}

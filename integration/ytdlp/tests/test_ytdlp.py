@@ -76,6 +76,24 @@ class YtDlpTests(unittest.TestCase):
         self.assertEqual(hashlib.sha256(r.stdout).hexdigest(), self.srv.files["/video.mp4"])
         self.assertEqual(os.listdir(self.dir), [], "nothing written to disk")
 
+    def test_filesize_limits_and_http_chunk_size(self):
+        """--max-filesize: a message, exit 0 and no file, as with yt-dlp's own downloader;
+        --http-chunk-size: every request fastdl makes asks for at most that many bytes."""
+        r = self.ytdlp("--downloader", "fastdl", "--max-filesize", "1M", "-o", "big.mp4",
+                       self.srv.url("/video.mp4"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("is more than --max-filesize 1048576; not downloaded. Aborting.", r.stdout)
+        self.assertEqual(os.listdir(self.dir), [], "nothing written")
+        r = self.ytdlp("--downloader", "fastdl", "--http-chunk-size", "1M", "-o", "c.mp4",
+                       self.srv.url("/video.mp4"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sha256(os.path.join(self.dir, "c.mp4")), self.srv.files["/video.mp4"])
+        import re
+        ranges = re.findall(r"\[fastdl\] GET \S+ Range: bytes=(\d+)-(\d+)", r.stdout + r.stderr)
+        self.assertGreaterEqual(len(ranges), 6, r.stdout)
+        for start, end in ranges:
+            self.assertLess(int(end) - int(start), 1 << 20)
+
     def test_downloader_args_reach_fastdl(self):
         r = self.ytdlp("--downloader", "fastdl", "--downloader-args", "fastdl:-x 2", "-o", "out.mp4",
                        self.srv.url("/video.mp4"))

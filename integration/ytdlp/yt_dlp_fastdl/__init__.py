@@ -17,6 +17,10 @@ __all__ = ["register"]
 _WARNED = False
 
 
+class _OutsideFilesize(Exception):
+    """fastdl did not download a file outside --max-filesize/--min-filesize (exit code 3)."""
+
+
 def register(external):
     """Adds FastdlFD to yt-dlp's registry of external downloaders (idempotent)."""
     if "fastdl" in external._BY_NAME:
@@ -66,13 +70,30 @@ def _make_class(external):
             for ph in getattr(self.ydl, "_progress_hooks", []):
                 if ph not in self._progress_hooks:
                     self.add_progress_hook(ph)
-            return super().real_download(filename, info_dict)
+            try:
+                return super().real_download(filename, info_dict)
+            except _OutsideFilesize as e:
+                # As yt-dlp's own downloader: a message, no error, nothing downloaded.
+                self.to_screen(f"[download] {e}. Aborting.")
+                return False
+
+        def _call_downloader(self, tmpfilename, info_dict):
+            code = self._run(tmpfilename, info_dict)
+            if code == 3:  # fastdl's exit code for --max/--min-filesize
+                raise _OutsideFilesize(getattr(self, "_last_error", "File size outside the limits"))
+            return code
 
         def _make_cmd(self, tmpfilename, info_dict):
             cmd = [self.exe, "--progress", "json", "--cookies", "-", "--overwrite"]
             for key, val in (info_dict.get("http_headers") or {}).items():
                 cmd += ["--header", f"{key}: {val}"]
             cmd += self._option("--limit-rate", "ratelimit")
+            chunk = self.params.get("http_chunk_size") or (info_dict.get("downloader_options") or {}).get(
+                "http_chunk_size")
+            if chunk:
+                cmd += ["--http-chunk-size", str(int(chunk))]
+            cmd += self._option("--max-filesize", "max_filesize")
+            cmd += self._option("--min-filesize", "min_filesize")
             retries = self.params.get("retries")
             if retries is not None:
                 cmd += ["--retries", "inf" if retries in (float("inf"), "inf", "infinite") else str(int(retries))]
@@ -89,7 +110,7 @@ def _make_class(external):
             cmd += [f"--output={tmpfilename}", "--", info_dict["url"]]
             return cmd
 
-        def _call_downloader(self, tmpfilename, info_dict):
+        def _run(self, tmpfilename, info_dict):
             """Unencrypted fragments are joined by fastdl straight into `tmpfilename` as they
             arrive, so yt-dlp's own pass (read every piece back, write it again) is skipped.
             Encrypted ones (or --keep-fragments) go to one file each, for yt-dlp to decrypt."""
@@ -201,7 +222,9 @@ def _make_class(external):
                 else:
                     self.to_screen(message)
             elif kind == "error":
-                self.to_stderr(f"[fastdl] {event.get('message', '')}")
+                self._last_error = event.get("message", "")
+                if event.get("exit_code") != 3:
+                    self.to_stderr(f"[fastdl] {self._last_error}")
 
         def _fragment_progress(self, kind, event, info_dict):
             """One progress dict for all pieces: `(frag i/n)` in yt-dlp's line."""
