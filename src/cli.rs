@@ -20,6 +20,7 @@ fastdl: download over HTTP(S) with many connections, resumably, never writing a 
 Usage: fastdl [OPTIONS] URL...
        fastdl [OPTIONS] -i LIST|-
        fastdl [OPTIONS] --fragments JOB.json
+       fastdl [OPTIONS] --info-json INFO.json|-
 
 Output:
   -o, --output PATH           save to exactly PATH (one URL only); default: the name the server
@@ -57,6 +58,9 @@ Requests:
                               each to exactly its out path; missing pieces are left out
                               (exit 0) unless --abort-on-unavailable-fragment
       --concurrent-fragments N, --fragment-retries N|inf   for --fragments
+      --info-json FILE|-      download the format(s) of a yt-dlp info JSON (yt-dlp -j): its
+                              url and http_headers, DASH fragments joined, requested_formats
+                              each to NAME.fID.EXT (docs/ytdlp.md)
       --cookies FILE|-        Netscape cookies file (- reads standard input, as yt-dlp passes
                               it); each request and redirect gets only the cookies whose
                               domain, path and secure flag match its URL
@@ -143,6 +147,8 @@ pub struct Args {
     pub cookies: Option<String>,
     /// `--fragments JOB.json`: HLS/DASH pieces to download (fragment.rs).
     pub fragments: Option<String>,
+    /// `--info-json FILE|-`: a yt-dlp info or format dict (info_json.rs).
+    pub info_json: Option<String>,
     /// `Some(None)` is `--fragment-retries inf`.
     pub fragment_retries: Option<Option<u32>>,
     pub abort_on_unavailable_fragment: bool,
@@ -278,6 +284,7 @@ where
             }
             Long("no-check-certificate") => a.insecure = true,
             Long("fragments") => a.fragments = Some(text(&mut p)?),
+            Long("info-json") | Long("load-info-json") => a.info_json = Some(text(&mut p)?),
             Long("concurrent-fragments") => {
                 a.concurrent_downloads =
                     Some(parse_count(&text(&mut p)?, "--concurrent-fragments")?.max(1));
@@ -336,7 +343,8 @@ where
     if a.help || a.version || a.print_config {
         return Ok(a);
     }
-    if a.urls.is_empty() && a.input_file.is_none() && a.fragments.is_none() {
+    if a.urls.is_empty() && a.input_file.is_none() && a.fragments.is_none() && a.info_json.is_none()
+    {
         return Err(Error::Usage("no URL given; see fastdl --help".into()));
     }
     if a.output.is_some() && (a.urls.len() > 1 || a.input_file.is_some()) {

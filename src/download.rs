@@ -303,7 +303,7 @@ async fn download_from(
 }
 
 /// The output path for `name` under the job's directory.
-fn place(job: &Job, name: &Path) -> PathBuf {
+pub(crate) fn place(job: &Job, name: &Path) -> PathBuf {
     match &job.dir {
         Some(dir) => dir.join(name),
         None => name.to_owned(),

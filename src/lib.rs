@@ -28,6 +28,7 @@ pub mod download;
 pub mod error;
 pub mod fragment;
 pub mod http;
+pub mod info_json;
 pub mod input;
 pub mod limits;
 pub mod naming;

@@ -46,6 +46,7 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
         return Ok(None);
     }
     config::apply(&mut args)?;
+    check_stdin(&args)?;
     let cookies = cookie_jar(&args)?;
     if args.print_config {
         print!("{}", args.print_config());
@@ -61,29 +62,45 @@ fn cookie_jar(args: &cli::Args) -> Result<Option<Arc<fastdl::cookies::CookieJar>
     let Some(source) = &args.cookies else {
         return Ok(None);
     };
-    if source == "-" && args.input_file.as_deref() == Some("-") {
-        return Err(Error::Usage(
-            "--cookies - and -i - cannot both read standard input".into(),
-        ));
-    }
-    let text = if source == "-" {
+    let (text, name) = read_source(source, "cookies")?;
+    Ok(Some(Arc::new(fastdl::cookies::CookieJar::parse(
+        &text, &name,
+    )?)))
+}
+
+/// The text of `FILE`, or of standard input for `-`, and a name for messages.
+fn read_source(source: &str, what: &str) -> Result<(String, String), Error> {
+    if source == "-" {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|e| Error::Usage(format!("cannot read cookies from stdin: {e}")))?;
-        text
+            .map_err(|e| Error::Usage(format!("cannot read the {what} from stdin: {e}")))?;
+        Ok((text, "stdin".into()))
     } else {
-        std::fs::read_to_string(source)
-            .map_err(|e| Error::Usage(format!("{source}: cannot read cookies file: {e}")))?
-    };
-    let name = if source == "-" {
-        "stdin"
-    } else {
-        source.as_str()
-    };
-    Ok(Some(Arc::new(fastdl::cookies::CookieJar::parse(
-        &text, name,
-    )?)))
+        let text = std::fs::read_to_string(source)
+            .map_err(|e| Error::Usage(format!("{source}: cannot read the {what}: {e}")))?;
+        Ok((text, source.to_string()))
+    }
+}
+
+/// At most one of `--cookies`, `-i` and `--info-json` may read standard input.
+fn check_stdin(args: &cli::Args) -> Result<(), Error> {
+    let readers: Vec<&str> = [
+        (&args.cookies, "--cookies -"),
+        (&args.input_file, "-i -"),
+        (&args.info_json, "--info-json -"),
+    ]
+    .into_iter()
+    .filter(|(source, _)| source.as_deref() == Some("-"))
+    .map(|(_, flag)| flag)
+    .collect();
+    if readers.len() > 1 {
+        return Err(Error::Usage(format!(
+            "{} cannot all read standard input",
+            readers.join(" and ")
+        )));
+    }
+    Ok(())
 }
 
 /// The command line's URLs, then the input file's entries.
@@ -100,17 +117,7 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
         })
         .collect();
     if let Some(file) = &args.input_file {
-        let (text, name) = if file == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::Usage(format!("cannot read the input list from stdin: {e}")))?;
-            (text, "stdin".to_string())
-        } else {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| Error::Usage(format!("{file}: cannot read input file: {e}")))?;
-            (text, file.clone())
-        };
+        let (text, name) = read_source(file, "input list")?;
         let entries = input::parse(&text, &name)?;
         input::check_duplicates(&entries, args.dir.as_deref(), &name)?;
         for mut e in entries {
@@ -124,8 +131,15 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
     }
     if let Some(file) = &args.fragments {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| Error::Usage(format!("{file}: cannot read fragment job: {e}")))?;
+            .map_err(|e| Error::Usage(format!("{file}: cannot read the fragment job: {e}")))?;
         jobs.extend(fastdl::fragment::parse(&text, file)?);
+    }
+    if let Some(source) = &args.info_json {
+        let (text, name) = read_source(source, "info JSON")?;
+        for mut job in fastdl::info_json::parse(&text, args.output.as_ref(), &name)? {
+            job.dir = args.dir.clone();
+            jobs.push(job);
+        }
     }
     if jobs.is_empty() {
         return Err(Error::Usage("the input list has no URL".into()));

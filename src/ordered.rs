@@ -96,7 +96,14 @@ enum Msg {
 /// yt-dlp skips unavailable fragments), as long as at least one piece arrives.
 pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let out = job.output.clone().expect("joined jobs name their output");
+    let out = job
+        .output
+        .as_deref()
+        .expect("joined jobs name their output");
+    let out = match out == Path::new("-") {
+        true => out.to_owned(),
+        false => crate::download::place(job, out),
+    };
     // Known when every piece has a byte range (DASH), else estimated as fragments arrive.
     let total = job.pieces.iter().map(|p| p.range.map(|r| r.len())).sum();
     if out == Path::new("-") {

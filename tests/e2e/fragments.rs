@@ -218,3 +218,59 @@ async fn stdout_over_several_connections_keeps_order() {
         "the cut piece asked for its rest: {seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_json_formats_are_downloaded_with_their_headers() {
+    let srv = Server::start().await;
+    let segs = serve_segments(&srv, 5);
+    let video = payload(2 * MIB, 77);
+    srv.add("/v.mp4", Resource::new(video.clone()));
+    let info = json!({
+        "id": "abc", "title": "My/Video", "ext": "mp4",
+        "http_headers": {"X-Token": "t1"},
+        "requested_formats": [
+            {"format_id": "137", "ext": "mp4", "protocol": "https", "url": srv.url("/v.mp4")},
+            {"format_id": "140", "ext": "m4a", "protocol": "http_dash_segments",
+             "fragment_base_url": srv.url("/"),
+             "fragments": (0..5).map(|i| json!({"path": format!("seg{i}")})).collect::<Vec<_>>()}
+        ]
+    });
+    let dir = TempDir::new();
+    let r = fastdl_with(
+        &dir.0,
+        &["-q", "--info-json", "-", "-d", "out"],
+        &[],
+        Some(info.to_string().as_bytes()),
+    )
+    .await;
+    assert_ok(&r);
+    let out = TempDir(dir.path("out"));
+    assert_eq!(
+        out.files(),
+        ["My_Video [abc].f137.mp4", "My_Video [abc].f140.m4a"]
+    );
+    assert_eq!(
+        sha256_file(&out.path("My_Video [abc].f137.mp4")),
+        sha256(&video)
+    );
+    assert_eq!(
+        sha256_file(&out.path("My_Video [abc].f140.m4a")),
+        sha256(&segs.concat())
+    );
+    assert!(srv.seen().iter().all(|s| s.header("X-Token") == Some("t1")));
+    std::mem::forget(out); // removed with `dir`
+
+    let r = fastdl_with(
+        &dir.0,
+        &["--info-json", "-", "--cookies", "-"],
+        &[],
+        Some(b"{}"),
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("cannot all read standard input"),
+        "{}",
+        r.stderr
+    );
+}
