@@ -419,6 +419,19 @@ impl<'a> Run<'a> {
                     None => break Err(Error::Interrupted),
                 }
             };
+            let (status, error, bytes) = match &result {
+                Ok(()) => ("done", None, pos - piece_start),
+                Err(e) => ("failed", Some(e.to_string()), 0),
+            };
+            if self.pieces.len() > 1 && !matches!(result, Err(Error::Interrupted)) {
+                ctx.events.send(Event::Fragment {
+                    id: self.id,
+                    index,
+                    status,
+                    bytes,
+                    error,
+                });
+            }
             match result {
                 Ok(()) => arrived += 1,
                 Err(e @ (Error::Interrupted | Error::Io { .. })) => return Err(e),

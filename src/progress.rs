@@ -92,6 +92,15 @@ pub enum Event {
         message: String,
         exit_code: u8,
     },
+    /// One fragment of a joined download is in the output (`done`) or left out (`failed`).
+    Fragment {
+        id: usize,
+        index: usize,
+        status: &'static str,
+        bytes: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// The outcome of one file, success or not: the line a batch summary is made of.
     Result(FileResult),
     /// The end of a run of several files.
@@ -441,6 +450,8 @@ impl Renderer {
                     ));
                 }
             }
+            // Bars and lines show fragments through the file's bytes; a failed one is a warning.
+            Event::Fragment { .. } => {}
             Event::Result(r) => {
                 self.running.remove(&r.id);
                 self.ended.0 += 1;

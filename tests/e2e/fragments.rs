@@ -91,6 +91,21 @@ async fn joined_fragments_arrive_in_order_across_faults() {
     assert_eq!(p["fragment_count"], 43);
     assert_eq!(p["fragment_index"], 43);
     assert_eq!(p["downloaded_bytes"], want.len());
+    // A `fragment` event per piece, in order, with its size.
+    let frags: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(r#""event":"fragment""#))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frags.len(), 43);
+    for (i, f) in frags.iter().enumerate() {
+        assert_eq!(
+            (f["index"].as_u64(), f["status"].as_str()),
+            (Some(i as u64), Some("done"))
+        );
+    }
+    assert_eq!(frags[3]["bytes"], segs[3].len());
     let seen = srv.seen();
     let retry = seen.iter().filter(|s| s.path == "/seg3").nth(1).unwrap();
     assert_eq!(retry.range.as_deref(), Some("bytes=30000-"), "{seen:?}");
