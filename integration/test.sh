@@ -5,6 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test
 cargo build --quiet --bin fastdl --example bench-server
+# The merge test runs ffmpeg, as yt-dlp does for bestvideo+bestaudio.
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: ffmpeg is missing; install it (apt-get install ffmpeg) and run again" >&2
+        exit 1
+    fi
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+fi
 venv=target/ytdlp-venv
 if [ ! -x "$venv/bin/python" ]; then
     # Debian's system python3 ships venv separately.

@@ -43,6 +43,11 @@ class Server:
         self.proc.stdout.close()
 
 
+class QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 class YtDlpTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -320,8 +325,7 @@ print(json.dumps(seen))
         for i, seg in enumerate(segments):
             with open(os.path.join(srv_dir, f"seg{i}.m4s"), "wb") as f:
                 f.write(seg)
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=srv_dir)
-        handler.log_message = lambda *a: None
+        handler = functools.partial(QuietHandler, directory=srv_dir)
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{srv.server_address[1]}/"
@@ -340,6 +344,48 @@ print(json.dumps(seen))
             self.assertIn("[dashsegments] Fragment downloads will be delegated to fastdl", r.stdout)
             with open(os.path.join(self.dir, "dash.mp4"), "rb") as f:
                 self.assertEqual(f.read(), b"".join(segments))
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
+    def test_bestvideo_bestaudio_are_downloaded_by_fastdl_and_merged_by_ffmpeg(self):
+        """Two formats from --load-info-json: each goes through fastdl into yt-dlp's .fID file
+        (kept with -k and compared with the served bytes), then ffmpeg merges them."""
+        import functools
+        import http.server
+        import json
+        import threading
+
+        srv_dir = os.path.join(self.dir, "srv")
+        os.makedirs(srv_dir)
+        ffmpeg = ["ffmpeg", "-loglevel", "error", "-f", "lavfi"]
+        subprocess.run(ffmpeg + ["-i", "testsrc=size=160x120:rate=10", "-t", "3", "-c:v", "mpeg4",
+                                 os.path.join(srv_dir, "v.mp4")], check=True)
+        subprocess.run(ffmpeg + ["-i", "sine=frequency=440", "-t", "3", "-c:a", "aac",
+                                 os.path.join(srv_dir, "a.m4a")], check=True)
+        handler = functools.partial(QuietHandler, directory=srv_dir)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{srv.server_address[1]}/"
+        info = {"id": "av", "title": "av", "ext": "mp4", "extractor": "generic", "extractor_key": "Generic",
+                "webpage_url": base, "original_url": base,
+                "formats": [{"format_id": "v", "url": base + "v.mp4", "ext": "mp4", "protocol": "http",
+                             "vcodec": "mp4v", "acodec": "none", "width": 160, "height": 120},
+                            {"format_id": "a", "url": base + "a.m4a", "ext": "m4a", "protocol": "http",
+                             "vcodec": "none", "acodec": "mp4a"}]}
+        with open(os.path.join(self.dir, "av.info.json"), "w") as f:
+            json.dump(info, f)
+        try:
+            r = self.ytdlp("--load-info-json", "av.info.json", "--downloader", "fastdl", "-f", "bv+ba",
+                           "-k", "--merge-output-format", "mkv", "-o", "merged.%(ext)s")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual((r.stdout + r.stderr).count("Invoking fastdl downloader"), 2, r.stderr)
+            self.assertIn("[Merger] Merging formats into", r.stdout)
+            for part, served in (("merged.fv.mp4", "v.mp4"), ("merged.fa.m4a", "a.m4a")):
+                self.assertEqual(sha256(os.path.join(self.dir, part)), sha256(os.path.join(srv_dir, served)))
+            probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+                                    os.path.join(self.dir, "merged.mkv")], capture_output=True, text=True, check=True)
+            self.assertEqual(sorted(probe.stdout.split()), ["audio", "video"])
         finally:
             srv.shutdown()
             srv.server_close()
