@@ -220,6 +220,8 @@ def ytdlp_scenario(title, server_flags, path, tools, reps, note):
     base = [python, "-m", "yt_dlp", "--no-config", "-q", "--fixup", "never", "--no-part", "-o", "out.bin"]
     table = {
         "yt-dlp --downloader fastdl -N 16": ["--downloader", "fastdl", "-N", "16"],
+        # The same, but yt-dlp reads the pieces back and joins them (what fastdl's join saves).
+        "yt-dlp --downloader fastdl -N 16, yt-dlp joins": ["--downloader", "fastdl", "-N", "16"],
         "yt-dlp --downloader fastdl": ["--downloader", "fastdl"],
         "yt-dlp native -N 16": ["-N", "16"],
         "yt-dlp native -N 1": [],
@@ -233,6 +235,7 @@ def ytdlp_scenario(title, server_flags, path, tools, reps, note):
             for tool in tools:
                 for f in work.iterdir():
                     f.unlink()
+                os.environ["YTDLP_FASTDL_JOIN"] = "0" if tool.endswith("yt-dlp joins") else "1"
                 wall, cpu, rss, code = run(base + table[tool] + [srv.url(path)], work)
                 ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
                 (results[tool] if ok else [None]).append((wall, cpu, rss))
@@ -306,7 +309,8 @@ def main():
         elif name == "hls":
             rows.append(ytdlp_scenario(
                 "hls", ["--files", "/s/f=600x256K", "--hls", "/v.m3u8=/s/f:600", "--latency", "40ms"], "/v.m3u8",
-                ["yt-dlp --downloader fastdl -N 16", "yt-dlp native -N 16", "yt-dlp native -N 1"], args.reps,
+                ["yt-dlp --downloader fastdl -N 16", "yt-dlp --downloader fastdl -N 16, yt-dlp joins",
+                 "yt-dlp native -N 16", "yt-dlp native -N 1"], args.reps,
                 "HLS VOD, 600 fragments of 256 KiB, 40 ms RTT (CPU-s include yt-dlp itself)"))
         elif name == "ytdlp-file":
             rows.append(ytdlp_scenario(

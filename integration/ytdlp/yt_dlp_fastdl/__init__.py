@@ -128,7 +128,8 @@ def _make_class(external):
             return code
 
         def _can_join(self, info_dict):
-            if self.params.get("keep_fragments"):
+            # YTDLP_FASTDL_JOIN=0 leaves the joining to yt-dlp (the benchmark compares the two).
+            if self.params.get("keep_fragments") or os.environ.get("YTDLP_FASTDL_JOIN") == "0":
                 return False
             return all((frag.get("decrypt_info") or {}).get("METHOD", "NONE") == "NONE"
                        for frag in info_dict["fragments"])
