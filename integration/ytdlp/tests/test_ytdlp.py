@@ -264,6 +264,19 @@ print(json.dumps(seen))
                 with open(os.path.join(self.dir, out), "rb") as f:
                     self.assertEqual(f.read(), whole, f"{name}: joined pieces differ from the served bytes")
                 self.assertIn("(frag 12/12)", r.stdout, "yt-dlp showed fragment progress")
+            # `--downloader "dash,m3u8:fastdl"`: fastdl for fragments, yt-dlp's own for the rest.
+            r = self.ytdlp("--downloader", "dash,m3u8:fastdl", "-N", "4", "--fixup", "never", "-o", "proto.ts",
+                           f"http://127.0.0.1:{port}/plain.m3u8")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Fragment downloads will be delegated to fastdl", r.stdout + r.stderr)
+            with open(os.path.join(self.dir, "proto.ts"), "rb") as f:
+                self.assertEqual(f.read(), whole)
+            os.remove(os.path.join(self.dir, "proto.ts"))
+            r = self.ytdlp("--downloader", "dash,m3u8:fastdl", "-o", "direct.mp4", self.srv.url("/video.mp4"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("Invoking fastdl downloader", r.stdout + r.stderr)
+            self.assertIn("Invoking http downloader", r.stdout + r.stderr)
+            os.remove(os.path.join(self.dir, "direct.mp4"))
             # A missing piece: skipped by default (yt-dlp's semantics), fatal when asked.
             r = self.ytdlp("--downloader", "fastdl", "-N", "4", "--fixup", "never", "-o", "gap.ts",
                            f"http://127.0.0.1:{port}/gap.m3u8")
