@@ -36,6 +36,8 @@ Output:
 Connections:
   -x, --connections N         connections per file, 1-256 (default 8)
   -k, --chunk-size SIZE       smallest range worth its own connection (default 1M)
+      --no-preconnect         do not open a file's extra connections while a slow first
+                              reply (> 10 ms) is awaited; by default they are, for one file
       --http-chunk-size SIZE  ask for at most SIZE bytes per request (servers that throttle
                               longer ranges; yt-dlp passes it)
       --limit-rate RATE       cap the speed of all downloads together, e.g. 500K or 10M
@@ -108,6 +110,7 @@ pub struct Args {
     pub dir: Option<PathBuf>,
     pub overwrite: bool,
     pub no_continue: bool,
+    pub no_preconnect: bool,
     pub checksums: Vec<Expected>,
     pub connections: Option<usize>,
     pub chunk_size: Option<u64>,
@@ -180,6 +183,7 @@ where
             }
             Long("overwrite") => a.overwrite = true,
             Long("no-continue") => a.no_continue = true,
+            Long("no-preconnect") => a.no_preconnect = true,
             Long("continue") => a.no_continue = false,
             Long("checksum") => a.checksums.push(parse_checksum(&text(&mut p)?)?),
             Short('x') | Long("connections") => {

@@ -32,6 +32,8 @@ use crate::shutdown::Shutdown;
 
 /// How often the resume state is saved while downloading.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
+/// A probe still unanswered after this long means a distant server: time to [`warm_up`].
+const WARM_UP_AFTER: Duration = Duration::from_millis(10);
 /// A file that changes on the server more often than this while we download it is an error.
 const MAX_RESTARTS: u32 = 2;
 
@@ -62,6 +64,9 @@ pub struct Options {
     pub max_connections: usize,
     /// Connections to one host, at most.
     pub max_connections_per_host: usize,
+    /// Open the extra connections while a slow probe is in flight ([`warm_up`]): for a run of
+    /// one file, where they will be used (a batch reuses its connections anyway).
+    pub warm_up: bool,
     /// A failed file does not fail the run (HLS/DASH fragments, unless
     /// `--abort-on-unavailable-fragment`: yt-dlp skips missing pieces).
     pub failures_allowed: bool,
@@ -84,6 +89,7 @@ impl Default for Options {
             max_connections: 64,
             max_connections_per_host: 16,
             failures_allowed: false,
+            warm_up: false,
         }
     }
 }
@@ -427,10 +433,22 @@ async fn attempt(
         .and_then(|c| c.validators.if_range().map(str::to_owned));
     // Nothing is on disk yet, so a stop while waiting or probing needs no saving.
     let host = url.host_str().unwrap_or_default().to_string();
+    let warm = Arc::new(Warm::default());
     let (transfer, permit, probe) = tokio::select! {
         p = async {
             let (transfer, permit) = ctx.admit(&host).await;
-            (transfer, permit, probe(ctx, id, url, start, if_range.as_deref()).await)
+            let probe = probe(ctx, id, url, start, if_range.as_deref());
+            let warm_up = async {
+                if ctx.options.warm_up {
+                    tokio::time::sleep(WARM_UP_AFTER).await;
+                    warm_up(ctx, id, url, &warm);
+                }
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                p = probe => (transfer, permit, p),
+                _ = warm_up => unreachable!("warm_up never ends"),
+            }
         } => (p.0, p.1, p.2?),
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
@@ -512,7 +530,13 @@ async fn attempt(
                 }
                 None => RangeSet::new(),
             };
-            match segmented(ctx, &file, probe, total, done, permit, transfer).await {
+            // Early connections to the host the probe was redirected away from are no use.
+            let warm = match probe.url.host_str() == url.host_str() {
+                true => warm,
+                false => Arc::default(),
+            };
+            let permits = (permit, transfer, warm);
+            match segmented(ctx, &file, probe, total, done, permits).await {
                 // The server broke range rules with no connection left to try: one plain stream.
                 Err(Error::RangeViolation { detail, .. }) => {
                     ctx.events.log(
@@ -612,13 +636,13 @@ fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {
 
 /// An output path taken by a download of this run, so two batch entries that end up with the
 /// same name (say, from `Content-Disposition`) cannot write the same file. Released on drop.
-struct OutputClaim {
+pub(crate) struct OutputClaim {
     claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
     path: PathBuf,
 }
 
 impl OutputClaim {
-    fn new(ctx: &Context, path: &Path) -> Result<OutputClaim, Error> {
+    pub(crate) fn new(ctx: &Context, path: &Path) -> Result<OutputClaim, Error> {
         let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
         if !set.insert(path.to_owned()) {
             return Err(Error::Usage(format!(
@@ -637,6 +661,69 @@ impl Drop for OutputClaim {
     fn drop(&mut self) {
         let mut set = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
         set.remove(&self.path);
+    }
+}
+
+/// Connections opened while a slow probe was in flight ([`warm_up`]): their permits, for the
+/// segments to take over, and a signal each time one is ready.
+#[derive(Default)]
+pub(crate) struct Warm {
+    permits: std::sync::Mutex<Vec<Permit>>,
+    /// Connections still opening: the segments wait for them rather than open others.
+    opening: std::sync::atomic::AtomicUsize,
+    ready: tokio::sync::Notify,
+}
+
+impl Warm {
+    /// A permit for the next segment: an early connection's when one is ready; none while some
+    /// are still opening; else a new one if the limits allow.
+    fn permit(&self, ctx: &Context, host: &str) -> Option<Permit> {
+        let ready = self.permits.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match ready {
+            Some(p) => Some(p),
+            None if self.opening.load(Ordering::Acquire) > 0 => None,
+            None => ctx.limits.try_acquire(host),
+        }
+    }
+}
+
+/// Opens the file's extra connections while its probe is still in flight, once that has taken
+/// longer than [`WARM_UP_AFTER`] (a distant server): each sends `Range: bytes=0-0` and goes back
+/// to the pool with its permit, so when the probe's reply says how to split the file the segments'
+/// requests go out on open connections, a round trip sooner. Best effort: failures are ignored,
+/// and only free connection permits are used.
+fn warm_up(ctx: &Arc<Context>, id: usize, url: &Url, warm: &Arc<Warm>) {
+    let host = url.host_str().unwrap_or_default();
+    for _ in 1..ctx.options.connections {
+        let Some(permit) = ctx.limits.try_acquire(host) else {
+            break;
+        };
+        let (ctx, url, warm) = (Arc::clone(ctx), url.clone(), Arc::clone(warm));
+        warm.opening.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            let range = Ranged {
+                start: 0,
+                end: Some(1),
+                if_range: None,
+            };
+            let trace = ctx.tracer(id);
+            let reply = http::get(&ctx.client, &ctx.options.http, &url, Some(range), &trace);
+            if let Ok((resp, _)) = reply.await {
+                // One byte: read it, and the connection is reusable. A server that ignores the
+                // range would send the whole file: that connection is dropped instead.
+                if resp.status() == StatusCode::PARTIAL_CONTENT && resp.bytes().await.is_ok() {
+                    // The pool takes the connection back in a task of its own: let it run first,
+                    // or the segment this permit goes to would open a new connection.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            warm.permits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(permit);
+            warm.opening.fetch_sub(1, Ordering::AcqRel);
+            warm.ready.notify_one();
+        });
     }
 }
 
@@ -815,8 +902,7 @@ async fn segmented(
     probe: Probe,
     total: u64,
     done: RangeSet,
-    permit: Permit,
-    transfer: tokio::sync::OwnedSemaphorePermit,
+    (permit, transfer, warm): (Permit, tokio::sync::OwnedSemaphorePermit, Arc<Warm>),
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     let state = state_path(&part_file);
@@ -865,7 +951,7 @@ async fn segmented(
         };
         workers.spawn(segment::run(Arc::clone(&t), first, permit));
     }
-    grow(&t, &mut workers);
+    grow(&t, &mut workers, &warm);
 
     let mut saver = tokio::time::interval(SAVE_EVERY);
     saver.tick().await;
@@ -888,8 +974,10 @@ async fn segmented(
             _ = saver.tick() => {
                 t.save(&state).await?;
                 // Connections other files gave back may now be free.
-                grow(&t, &mut workers);
+                grow(&t, &mut workers, &warm);
             }
+            // A connection opened early is ready for a segment.
+            _ = warm.ready.notified() => grow(&t, &mut workers, &warm),
             // Every byte is on disk: connections still reading (a race's loser) are not needed.
             _ = t.sched.wait_finished(), if failure.is_none() && !finished => {
                 finished = true;
@@ -935,10 +1023,10 @@ async fn segmented(
 
 /// Adds connections to a running file while it has work worth splitting and permits are free
 /// (never waiting for one: a file's extra connections must not hold up other files' first).
-fn grow(t: &Arc<Transfer>, workers: &mut JoinSet<Result<(), Error>>) {
+fn grow(t: &Arc<Transfer>, workers: &mut JoinSet<Result<(), Error>>, warm: &Warm) {
     let host = t.url.host_str().unwrap_or_default();
     while t.sched.wants_more() {
-        let Some(permit) = t.ctx.limits.try_acquire(host) else {
+        let Some(permit) = warm.permit(&t.ctx, host) else {
             return;
         };
         if !t.sched.join() {

@@ -156,7 +156,10 @@ async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
     let mut render = args.render_options();
     render.files = jobs.len();
     let (events, renderer) = Renderer::spawn(render);
-    let code = match Context::new(args.options(), events, shutdown) {
+    let mut options = args.options();
+    // One plain file: its extra connections are worth opening early (download::warm_up).
+    options.warm_up = !args.no_preconnect && jobs.len() == 1 && jobs[0].pieces.is_empty();
+    let code = match Context::new(options, events, shutdown) {
         Ok(ctx) => batch::run(Arc::new(ctx), jobs).await,
         Err(e) => {
             eprintln!("fastdl: error: {e}");

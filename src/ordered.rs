@@ -123,6 +123,7 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Out
             return Err(Error::Exists { path: out });
         }
     }
+    let _claim = crate::download::OutputClaim::new(ctx, &out)?;
     let part_file = part_path(&out);
     let state_file = state_path(&part_file);
     let state = resume_state(ctx, &part_file, &state_file, job.pieces.len());

@@ -111,6 +111,9 @@ def clients(url, out_dir, name, tools):
     out = str(out_dir / name)
     table = {
         "fastdl -x16": [str(FASTDL), "-q", "-x", "16", "--overwrite", "-o", out, url],
+        # Without opening the extra connections during the probe (what preconnecting saves).
+        "fastdl -x16 --no-preconnect": [str(FASTDL), "-q", "-x", "16", "--no-preconnect", "--overwrite", "-o", out,
+                                        url],
         "fastdl": [str(FASTDL), "-q", "--overwrite", "-o", out, url],
         "fastdl -x1": [str(FASTDL), "-q", "-x", "1", "--overwrite", "-o", out, url],
         "aria2c -x16": ["aria2c", "-q", "-x16", "-s16", "-k1M", "--allow-overwrite=true",
@@ -139,7 +142,7 @@ def scenario(title, server_flags, path, tools, reps, note):
                     results[tool].append((wall, cpu, rss))
                 else:
                     failures[tool] += 1
-                print(f"  rep {rep + 1} {tool:12} {wall:6.2f} s {cpu:5.2f} CPU-s {rss:6.1f} MiB"
+                print(f"  rep {rep + 1} {tool:28} {wall:6.2f} s {cpu:5.2f} CPU-s {rss:6.1f} MiB"
                       f"{'' if ok else '  FAILED (exit code or sha256)'}", flush=True)
     finally:
         srv.stop()
@@ -156,6 +159,8 @@ def batch_clients(urls, list_file, out_dir, tools):
                              "-i", str(list_file), "-d", out],
         "aria2c -j16": ["aria2c", "-q", "-i", str(list_file), "-d", out, "-j16",
                         "--allow-overwrite=true", "--auto-file-renaming=false"],
+        "aria2c -j16 (-x1)": ["aria2c", "-q", "-i", str(list_file), "-d", out, "-j16",
+                              "--allow-overwrite=true", "--auto-file-renaming=false"],
         "aria2c -j16 -x16": ["aria2c", "-q", "-i", str(list_file), "-d", out, "-j16", "-x16", "-s16",
                              "-k1M", "--allow-overwrite=true", "--auto-file-renaming=false"],
         "curl --parallel 16": ["curl", "--parallel", "--parallel-max", "16", "-s", "--create-dirs",
@@ -286,7 +291,7 @@ def main():
     rows = []
     for name in args.scenarios:
         if name == "capped":
-            rows.append(scenario("capped", shaped, "/f", anchors, args.reps,
+            rows.append(scenario("capped", shaped, "/f", anchors + ["fastdl -x16 --no-preconnect"], args.reps,
                                  "128 MiB, 4 MiB/s per connection, 40 ms RTT; ceiling 2.0 s at 16 connections"))
         elif name == "straggler":
             rows.append(scenario("straggler", shaped + ["--slow-every", "4", "--slow-divisor", "8"], "/f",
@@ -304,7 +309,8 @@ def main():
                 "mixed",
                 ["--file", "/big0=256M", "--file", "/big1=256M", "--file", "/big2=256M",
                  "--files", "/s/f=500x32K", "--rate", "4M", "--latency", "20ms"],
-                ["fastdl", "fastdl -x16 -c64", "aria2c -j16 -x16", "curl --parallel 16"], args.reps,
+                ["fastdl", "fastdl -x16 -c64", "aria2c -j16 (-x1)", "aria2c -j16 -x16", "curl --parallel 16"],
+                args.reps,
                 "3 x 256 MiB among 500 x 32 KiB, 4 MiB/s per connection, 20 ms RTT"))
         elif name == "hls":
             rows.append(ytdlp_scenario(

@@ -1,6 +1,6 @@
 //! Segmented downloads: many connections, the probe as first segment, fallbacks.
 
-use crate::server::{payload, Fault, Resource, Server};
+use crate::server::{payload, Fault, Resource, Server, Shaping};
 use crate::util::*;
 
 const MIB: usize = 1 << 20;
@@ -242,4 +242,58 @@ async fn a_file_outside_the_filesize_bounds_is_not_written() {
     )
     .await;
     assert_ok(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_probe_has_the_extra_connections_opened_early() {
+    let srv = Server::start().await;
+    srv.shape(Shaping {
+        latency: std::time::Duration::from_millis(60),
+        rate_per_connection: Some(8 * MIB as u64),
+        ..Shaping::default()
+    });
+    let body = payload(8 * MIB, 21);
+    srv.add("/f", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    let mut child = command_with_preconnect(&dir.0, &["-q", "-x", "4", "-o", "f", &srv.url("/f")]);
+    let out = child.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    let seen = srv.seen();
+    let early: Vec<_> = seen
+        .iter()
+        .filter(|s| s.range.as_deref() == Some("bytes=0-0"))
+        .collect();
+    assert_eq!(
+        early.len(),
+        3,
+        "one early connection per extra connection: {seen:?}"
+    );
+    // The segments went out on those connections: no new connection after the early ones.
+    let early_conns: std::collections::HashSet<u64> = early.iter().map(|s| s.connection).collect();
+    let segments: Vec<_> = seen
+        .iter()
+        .filter(|s| {
+            s.range
+                .as_deref()
+                .is_some_and(|r| r != "bytes=0-" && r != "bytes=0-0")
+        })
+        .collect();
+    assert!(segments.len() >= 3, "{seen:?}");
+    assert!(
+        segments
+            .iter()
+            .all(|s| early_conns.contains(&s.connection) || s.connection == seen[0].connection),
+        "{seen:?}"
+    );
+    assert_eq!(
+        srv.state
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
 }

@@ -215,6 +215,13 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// A reply starts now: the time its request took to arrive (the simulated latency) was not
+    /// time spent sending, so it earns no burst. Without this, every request's latency would be
+    /// repaid as an instant burst at the start of its reply, a head start real links do not give.
+    fn start_reply(&mut self) {
+        self.next = self.next.max(tokio::time::Instant::now());
+    }
+
     async fn pace(&mut self, n: u64) {
         if let Some(rate) = self.rate {
             // Timer lateness is caught up; only a real idle gap (>50 ms) restarts the schedule,
@@ -395,6 +402,7 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
         };
         let stop = start + cut.unwrap_or(end - start);
         let mut at = start;
+        bucket.start_reply();
         let t0 = tokio::time::Instant::now();
         while at < stop {
             let n = (stop - at).min(64 * 1024);
