@@ -1238,31 +1238,8 @@ fn start_event(
     total: Option<u64>,
     resumed: u64,
 ) -> Progress {
-    let filename = file.output.display().to_string();
-    let tmpfilename = part.display().to_string();
-    ctx.events.send(Event::Start {
-        id: file.id,
-        url: url.to_string(),
-        filename: filename.clone(),
-        tmpfilename: tmpfilename.clone(),
-        total_bytes: total,
-        resumed_bytes: resumed,
-    });
-    Progress {
-        id: file.id,
-        status: "downloading",
-        downloaded_bytes: resumed,
-        total_bytes: total,
-        total_bytes_estimate: None,
-        speed: None,
-        eta: None,
-        elapsed: 0.0,
-        filename,
-        tmpfilename,
-        connections: 0,
-        fragment_index: None,
-        fragment_count: None,
-    }
+    ctx.events
+        .start(file.id, url, (&file.output, part), total, resumed)
 }
 
 /// Syncs, checks length and digests, renames into place, and reports.
@@ -1298,22 +1275,7 @@ async fn finish(
     output::write_record(part.path(), &file.url);
     output::finish(part.path(), &file.output)?;
     let elapsed = file.started.elapsed();
-    ctx.events.send(Event::Progress(Progress {
-        downloaded_bytes: total,
-        total_bytes: Some(total),
-        // The average of this run, so the last line shows a speed, not "Unknown".
-        speed: Some((total - resumed) as f64 / elapsed.as_secs_f64().max(0.001)),
-        eta: Some(0.0),
-        elapsed: elapsed.as_secs_f64(),
-        ..base.clone()
-    }));
-    ctx.events.send(Event::Finished {
-        id: file.id,
-        filename: file.output.display().to_string(),
-        downloaded_bytes: total,
-        total_bytes: total,
-        elapsed: elapsed.as_secs_f64(),
-    });
+    ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {
         path: file.output.clone(),
         bytes: total,

@@ -255,34 +255,13 @@ fn start(
     ctx: &Context,
     id: usize,
     job: &Job,
-    (out, part): (&Path, &Path),
+    files: (&Path, &Path),
     total: Option<u64>,
     resumed: u64,
 ) -> Progress {
-    let (filename, tmpfilename) = (out.display().to_string(), part.display().to_string());
-    ctx.events.send(Event::Start {
-        id,
-        url: job.url.clone(),
-        filename: filename.clone(),
-        tmpfilename: tmpfilename.clone(),
-        total_bytes: total,
-        resumed_bytes: resumed,
-    });
-    Progress {
-        id,
-        status: "downloading",
-        downloaded_bytes: resumed,
-        total_bytes: total,
-        total_bytes_estimate: None,
-        speed: None,
-        eta: None,
-        elapsed: 0.0,
-        filename,
-        tmpfilename,
-        connections: 0,
-        fragment_index: None,
-        fragment_count: (job.pieces.len() > 1).then_some(job.pieces.len()),
-    }
+    let mut base = ctx.events.start(id, &job.url, files, total, resumed);
+    base.fragment_count = (job.pieces.len() > 1).then_some(job.pieces.len());
+    base
 }
 
 fn finished(
@@ -294,22 +273,7 @@ fn finished(
     started: Instant,
 ) -> Outcome {
     let elapsed = started.elapsed();
-    ctx.events.send(Event::Progress(Progress {
-        downloaded_bytes: bytes,
-        total_bytes: Some(bytes),
-        speed: Some((bytes - resumed) as f64 / elapsed.as_secs_f64().max(0.001)),
-        eta: Some(0.0),
-        elapsed: elapsed.as_secs_f64(),
-        fragment_index: base.fragment_count,
-        ..base.clone()
-    }));
-    ctx.events.send(Event::Finished {
-        id: base.id,
-        filename: base.filename.clone(),
-        downloaded_bytes: bytes,
-        total_bytes: bytes,
-        elapsed: elapsed.as_secs_f64(),
-    });
+    ctx.events.finish(base, bytes, resumed, elapsed);
     Outcome {
         path,
         bytes,

@@ -165,6 +165,63 @@ impl Events {
             message: message.into(),
         });
     }
+
+    /// Sends download `id`'s `Start`; returns the progress its later events build on.
+    pub fn start(
+        &self,
+        id: usize,
+        url: &str,
+        (filename, tmpfilename): (&std::path::Path, &std::path::Path),
+        total_bytes: Option<u64>,
+        resumed_bytes: u64,
+    ) -> Progress {
+        let filename = filename.display().to_string();
+        let tmpfilename = tmpfilename.display().to_string();
+        self.send(Event::Start {
+            id,
+            url: url.to_string(),
+            filename: filename.clone(),
+            tmpfilename: tmpfilename.clone(),
+            total_bytes,
+            resumed_bytes,
+        });
+        Progress {
+            id,
+            status: "downloading",
+            downloaded_bytes: resumed_bytes,
+            total_bytes,
+            total_bytes_estimate: None,
+            speed: None,
+            eta: None,
+            elapsed: 0.0,
+            filename,
+            tmpfilename,
+            connections: 0,
+            fragment_index: None,
+            fragment_count: None,
+        }
+    }
+
+    /// Sends the last `Progress` of a finished download (all `bytes`, with this run's average
+    /// speed, so the last line shows one) and its `Finished`.
+    pub fn finish(&self, base: &Progress, bytes: u64, resumed: u64, elapsed: Duration) {
+        self.send(Event::Progress(Progress {
+            downloaded_bytes: bytes,
+            total_bytes: Some(bytes),
+            speed: Some((bytes - resumed) as f64 / elapsed.as_secs_f64().max(0.001)),
+            eta: Some(0.0),
+            elapsed: elapsed.as_secs_f64(),
+            fragment_index: base.fragment_count,
+            ..base.clone()
+        }));
+        self.send(Event::Finished {
+            id: base.id,
+            filename: base.filename.clone(),
+            downloaded_bytes: bytes,
+            total_bytes: bytes,
+            elapsed: elapsed.as_secs_f64(),
+        });
+    }
 }
 
 /// How progress is shown.
