@@ -403,6 +403,16 @@ print(json.dumps(seen))
             srv.shutdown()
             srv.server_close()
 
+    def test_startup_hook_stays_cheap(self):
+        """The .pth runs at every Python start-up: it must load the hook and nothing heavy (no
+        yt-dlp, no subprocess or json, not the downloader module itself)."""
+        r = subprocess.run([sys.executable, "-c", "import sys; print(' '.join(sorted(sys.modules)))"],
+                           env=ENV, capture_output=True, text=True, check=True)
+        loaded = set(r.stdout.split())
+        self.assertIn("yt_dlp_fastdl._hook", loaded)
+        for heavy in ("yt_dlp", "yt_dlp_fastdl._fd", "subprocess", "json", "importlib.abc"):
+            self.assertNotIn(heavy, loaded)
+
     def test_missing_binary_is_reported_once(self):
         env = dict(ENV, PATH=os.path.dirname(sys.executable))
         cmd = [sys.executable, "-m", "yt_dlp", "--no-config", "--downloader", "fastdl", "-o", "m.mp4",

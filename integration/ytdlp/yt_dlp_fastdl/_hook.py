@@ -4,14 +4,16 @@ Loaded by `yt_dlp_fastdl.pth` at interpreter start. It never imports yt-dlp itse
 must stay cheap: well under a millisecond); it only waits for `yt_dlp.downloader.external`.
 `YTDLP_FASTDL_DISABLE=1` turns it off.
 """
-import importlib.abc
 import os
 import sys
 
 _TARGET = "yt_dlp.downloader.external"
 
 
-class _FastdlImportHook(importlib.abc.MetaPathFinder):
+class _FastdlImportHook:
+    """A meta path finder (the protocol needs only `find_spec`; subclassing importlib.abc's
+    would cost an import at every start-up)."""
+
     def find_spec(self, fullname, path, target=None):
         if fullname != _TARGET:
             return None
