@@ -72,7 +72,8 @@ Batches:
   -i, --input-file FILE|-     download every URL listed in FILE (- reads standard input);
                               aria2c's format: indented out=, dir=, checksum=, header=, referer=,
                               user-agent=, split=, limit-rate= lines per URL; TAB-separated URLs
-                              are mirrors (docs/input-file.md). Alias: -a, --batch-file
+                              are mirrors, sharing the file's connections (docs/input-file.md).
+                              Alias: -a, --batch-file
   -j, --concurrent-downloads N  files at once (default 16)
       --max-connections-per-host N  connections to one host in total (default 16)
       --max-connections N     connections in total (default 64)

@@ -489,9 +489,16 @@ async fn attempt(
     let mut checksums = job.checksums.clone();
     let full_body = matches!(probe.kind, ProbeKind::Full { .. });
     checksums.extend(checksum::from_headers(probe.resp.headers(), full_body));
+    // Every mirror but the one this attempt probed (it may be a mirror, the job's URL failing).
+    let mirrors = std::iter::once(&job.url)
+        .chain(&job.mirrors)
+        .filter_map(|m| http::parse_url(m).ok())
+        .filter(|m| m != url)
+        .collect();
     let file = FileSpec {
         id,
         url: job.url.clone(),
+        mirrors,
         output,
         checksums,
         started,
@@ -861,6 +868,8 @@ struct FileSpec {
     id: usize,
     /// The job's URL as given, for the completion record.
     url: String,
+    /// Other servers of the same file, for extra connections (input lists' TAB mirrors).
+    mirrors: Vec<Url>,
     output: PathBuf,
     checksums: Vec<Expected>,
     started: Instant,
@@ -874,12 +883,58 @@ pub(crate) struct Transfer {
     pub url: Url,
     pub size: u64,
     pub validators: Validators,
+    /// Other servers of the same file; connections are spread over them and `url`.
+    pub mirrors: Vec<Mirror>,
+    next_source: std::sync::atomic::AtomicUsize,
     pub part: PartFile,
     pub sched: Scheduler,
     pub counters: Arc<Counters>,
 }
 
+/// Another server of the file. Its replies are checked like the probe's server's, against the
+/// file's size and its own validators (servers' ETags differ), learned from its first reply.
+/// One that fails is dropped: its connections go to the probe's server.
+pub(crate) struct Mirror {
+    pub url: Url,
+    pub validators: std::sync::OnceLock<Validators>,
+    pub dead: std::sync::atomic::AtomicBool,
+}
+
+/// Where a connection fetches from: the probe's server, or one of the mirrors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Primary,
+    Mirror(usize),
+}
+
 impl Transfer {
+    /// The source for a new connection: the probe's server and the live mirrors in turn.
+    pub fn pick_source(&self) -> Source {
+        let live: Vec<usize> = (0..self.mirrors.len())
+            .filter(|&i| !self.mirrors[i].dead.load(Ordering::Relaxed))
+            .collect();
+        let n = self.next_source.fetch_add(1, Ordering::Relaxed) % (live.len() + 1);
+        match n {
+            0 => Source::Primary,
+            n => Source::Mirror(live[n - 1]),
+        }
+    }
+
+    pub fn source_url(&self, source: Source) -> &Url {
+        match source {
+            Source::Primary => &self.url,
+            Source::Mirror(i) => &self.mirrors[i].url,
+        }
+    }
+
+    /// The validators `source`'s replies must carry, if known yet.
+    pub fn source_validators(&self, source: Source) -> Option<&Validators> {
+        match source {
+            Source::Primary => Some(&self.validators),
+            Source::Mirror(i) => self.mirrors[i].validators.get(),
+        }
+    }
+
     pub fn log(&self, level: Level, message: String) {
         self.ctx.events.log(Some(self.id), level, message);
     }
@@ -916,6 +971,16 @@ async fn segmented(
         url: probe.url.clone(),
         size: total,
         validators: probe.validators.clone(),
+        mirrors: file
+            .mirrors
+            .iter()
+            .map(|url| Mirror {
+                url: url.clone(),
+                validators: Default::default(),
+                dead: Default::default(),
+            })
+            .collect(),
+        next_source: Default::default(),
         part,
         sched: Scheduler::new(total, done, ctx.options.min_split, ctx.options.connections),
         counters: Arc::clone(&counters),
@@ -949,7 +1014,7 @@ async fn segmented(
             }
             _ => None,
         };
-        workers.spawn(segment::run(Arc::clone(&t), first, permit));
+        workers.spawn(segment::run(Arc::clone(&t), first, permit, Source::Primary));
     }
     grow(&t, &mut workers, &warm);
 
@@ -1024,15 +1089,20 @@ async fn segmented(
 /// Adds connections to a running file while it has work worth splitting and permits are free
 /// (never waiting for one: a file's extra connections must not hold up other files' first).
 fn grow(t: &Arc<Transfer>, workers: &mut JoinSet<Result<(), Error>>, warm: &Warm) {
-    let host = t.url.host_str().unwrap_or_default();
     while t.sched.wants_more() {
-        let Some(permit) = warm.permit(&t.ctx, host) else {
+        let source = t.pick_source();
+        let host = t.source_url(source).host_str().unwrap_or_default();
+        let permit = match source {
+            Source::Primary => warm.permit(&t.ctx, host),
+            Source::Mirror(_) => t.ctx.limits.try_acquire(host),
+        };
+        let Some(permit) = permit else {
             return;
         };
         if !t.sched.join() {
             return;
         }
-        workers.spawn(segment::run(Arc::clone(t), None, permit));
+        workers.spawn(segment::run(Arc::clone(t), None, permit, source));
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{header, Response, StatusCode};
 
-use crate::download::Transfer;
+use crate::download::{Source, Transfer};
 use crate::error::Error;
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
@@ -45,8 +45,9 @@ pub(crate) async fn run(
     t: Arc<Transfer>,
     first: Option<(Claim, Response)>,
     _permit: Permit,
+    source: Source,
 ) -> Result<(), Error> {
-    let result = work(&t, first).await;
+    let result = work(&t, first, source).await;
     if result.is_err() {
         t.sched.leave();
     }
@@ -54,7 +55,11 @@ pub(crate) async fn run(
 }
 
 /// Ok only when the scheduler let this connection go (it has already left).
-async fn work(t: &Transfer, mut first: Option<(Claim, Response)>) -> Result<(), Error> {
+async fn work(
+    t: &Transfer,
+    mut first: Option<(Claim, Response)>,
+    mut source: Source,
+) -> Result<(), Error> {
     let mut replacements = 0;
     loop {
         let (claim, reply) = match first.take() {
@@ -74,7 +79,7 @@ async fn work(t: &Transfer, mut first: Option<(Claim, Response)>) -> Result<(), 
                 format!("{:?} bytes {}-{}", claim.how, claim.start, claim.end - 1).to_lowercase(),
             );
         }
-        let outcome = fetch(t, &claim, reply, &mut replacements).await;
+        let outcome = fetch(t, &claim, reply, &mut replacements, &mut source).await;
         t.sched.release(&claim);
         match outcome {
             Ok(()) => {}
@@ -106,6 +111,7 @@ async fn fetch(
     claim: &Claim,
     mut reply: Option<Response>,
     replacements: &mut u32,
+    source: &mut Source,
 ) -> Result<(), Stop> {
     let mut backoff = Backoff::new(&t.ctx.options.retry);
     let mut forbidden = 0;
@@ -121,7 +127,7 @@ async fn fetch(
             .map_or(end, |c| end.min(from + c));
         let reply = match reply.take() {
             Some(r) => Ok(r),
-            None => request(t, from, asked).await,
+            None => request(t, from, asked, *source).await,
         };
         let may_yield = *replacements < MAX_REPLACEMENTS;
         let result = match reply {
@@ -149,6 +155,17 @@ async fn fetch(
         };
         if progressed {
             backoff.reset();
+        }
+        if let Source::Mirror(i) = *source {
+            // A mirror that fails is not worth retrying: the file's own server is there.
+            let mirror = &t.mirrors[i];
+            mirror.dead.store(true, Ordering::Relaxed);
+            t.log(
+                Level::Warning,
+                format!("mirror {}: {err}; not using it", mirror.url),
+            );
+            *source = Source::Primary;
+            continue;
         }
         match &err {
             Error::RangeViolation { .. } => {
@@ -195,36 +212,42 @@ async fn fetch(
 }
 
 /// Sends a ranged GET for `from..end` and checks the reply before anything is read from it.
-async fn request(t: &Transfer, from: u64, end: u64) -> Result<Response, Error> {
+async fn request(t: &Transfer, from: u64, end: u64, source: Source) -> Result<Response, Error> {
     let range = Ranged {
         start: from,
         end: Some(end),
-        if_range: t.validators.if_range(),
+        if_range: t.source_validators(source).and_then(Validators::if_range),
     };
     let trace = |line| t.log(Level::Debug, line);
-    let (resp, _) = http::get(
-        &t.ctx.client,
-        &t.ctx.options.http,
-        &t.url,
-        Some(range),
-        &trace,
-    )
-    .await?;
-    check_reply(t, &resp, from, end)?;
+    let url = t.source_url(source);
+    let (resp, _) = http::get(&t.ctx.client, &t.ctx.options.http, url, Some(range), &trace).await?;
+    check_reply(t, &resp, from, end, source)?;
+    if let Source::Mirror(i) = source {
+        // Its first good reply tells the mirror's own validators; later ones must match them.
+        let _ = t.mirrors[i]
+            .validators
+            .set(Validators::from_headers(resp.headers()));
+    }
     Ok(resp)
 }
 
 /// The checks of the module docs, in order of how much they say about the server.
-fn check_reply(t: &Transfer, resp: &Response, from: u64, end: u64) -> Result<(), Error> {
-    let url = t.url.to_string();
-    if let Some(detail) = t
-        .validators
-        .difference(&Validators::from_headers(resp.headers()))
+fn check_reply(
+    t: &Transfer,
+    resp: &Response,
+    from: u64,
+    end: u64,
+    source: Source,
+) -> Result<(), Error> {
+    let url = t.source_url(source).to_string();
+    let validators = t.source_validators(source);
+    if let Some(detail) =
+        validators.and_then(|v| v.difference(&Validators::from_headers(resp.headers())))
     {
         return Err(Error::Changed { url, detail });
     }
     let violation = |detail: String| Error::RangeViolation {
-        url: t.url.to_string(),
+        url: url.clone(),
         detail,
     };
     match resp.status() {
@@ -248,7 +271,7 @@ fn check_reply(t: &Transfer, resp: &Response, from: u64, end: u64) -> Result<(),
                 url,
                 detail: format!("size was {}, now {len}", t.size),
             }),
-            _ if t.validators.if_range().is_none() => {
+            _ if validators.and_then(Validators::if_range).is_none() => {
                 Err(violation("server ignored Range (HTTP 200)".into()))
             }
             // Same validators, so If-Range would have matched: the server ignores Range.

@@ -295,3 +295,72 @@ async fn shared_rate_limit_holds_within_ten_percent() {
         "{rate:.2} MiB/s over {secs:.2}s"
     );
 }
+
+/// A list entry `URL<TAB>MIRROR`, written to `dir/list.txt`.
+fn mirror_list(dir: &TempDir, urls: &[String]) {
+    std::fs::write(
+        dir.path("list.txt"),
+        format!("{}\n  out=f\n", urls.join("\t")),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_share_a_files_connections() {
+    let (a, b) = (Server::start().await, Server::start().await);
+    let body = payload(6 * MIB, 31);
+    for srv in [&a, &b] {
+        srv.add("/f", Resource::new(body.clone()));
+        srv.shape(Shaping {
+            rate_per_connection: Some(2 * MIB as u64),
+            ..Shaping::default()
+        });
+    }
+    let dir = TempDir::new();
+    mirror_list(&dir, &[a.url("/f"), b.url("/f")]);
+    let r = fastdl(&dir.0, &["-x", "4", "-i", "list.txt"]).await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert!(
+        a.body_bytes() > MIB as u64 && b.body_bytes() > MIB as u64,
+        "both servers sent a share: {} and {} bytes",
+        a.body_bytes(),
+        b.body_bytes()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_with_another_file_is_dropped() {
+    let (a, b) = (Server::start().await, Server::start().await);
+    let body = payload(4 * MIB, 32);
+    a.add("/f", Resource::new(body.clone()));
+    b.add("/f", Resource::new(payload(4 * MIB + 1, 33)));
+    a.shape(Shaping {
+        rate_per_connection: Some(2 * MIB as u64),
+        ..Shaping::default()
+    });
+    let dir = TempDir::new();
+    mirror_list(&dir, &[a.url("/f"), b.url("/f")]);
+    let r = fastdl(&dir.0, &["-x", "4", "-i", "list.txt"]).await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert!(r.stderr.contains("not using it"), "{}", r.stderr);
+    assert_eq!(
+        b.seen().len(),
+        1,
+        "one request to the wrong mirror, then no more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_url_falls_back_to_its_mirror() {
+    let (a, b) = (Server::start().await, Server::start().await);
+    let body = payload(MIB, 34);
+    b.add("/f", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    mirror_list(&dir, &[a.url("/missing"), b.url("/f")]);
+    let r = fastdl(&dir.0, &["-i", "list.txt"]).await;
+    assert_ok(&r);
+    assert!(r.stderr.contains("trying mirror"), "{}", r.stderr);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+}
