@@ -53,6 +53,10 @@ impl Pending {
 pub struct PartFile {
     file: Arc<File>,
     path: PathBuf,
+    /// One write at a time: concurrent writes to one file contend for the kernel's inode lock,
+    /// and its waiters spin (7% of all CPU of a 1 GiB loopback download at 8 connections in
+    /// `perf`); waiting here sleeps instead, which cut the download's CPU time by about 20%.
+    writing: Arc<std::sync::Mutex<()>>,
 }
 
 /// `FILE.part` for the output `FILE`.
@@ -88,6 +92,7 @@ impl PartFile {
         Ok(PartFile {
             file: Arc::new(file),
             path: path.to_owned(),
+            writing: Default::default(),
         })
     }
 
@@ -119,6 +124,7 @@ impl PartFile {
         offset: u64,
     ) -> Result<(), Error> {
         let (mut at, mut left) = (offset, len);
+        let _one_writer = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         for c in &pending.chunks {
             if left == 0 {
                 break;
