@@ -187,7 +187,7 @@ print(json.dumps(seen))
             srv.server_close()
 
     def test_hls_fragments_are_delegated_to_fastdl(self):
-        """A local HLS playlist, plain and with EXT-X-BYTERANGE: yt-dlp hands the fragment list to
+        """Local HLS playlists (plain, EXT-X-BYTERANGE, AES-128): yt-dlp hands the fragment list to
         fastdl (--fragments), joins the pieces, and the result is the served bytes in order."""
         import http.server
         import threading
