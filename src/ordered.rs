@@ -78,9 +78,7 @@ const JOIN_VERSION: u32 = 1;
 struct Shared {
     ctx: Arc<Context>,
     id: usize,
-    /// Index of the piece being written now: it needs no budget.
-    head: watch::Receiver<usize>,
-    budget: Arc<Semaphore>,
+    memory: Memory,
     counters: Arc<Counters>,
 }
 
@@ -339,8 +337,7 @@ impl<'a> Run<'a> {
         let shared = Arc::new(Shared {
             ctx: Arc::clone(ctx),
             id: self.id,
-            head,
-            budget: Arc::new(Semaphore::new(BUDGET)),
+            memory: Memory::new(head, BUDGET),
             counters: Arc::clone(&counters),
         });
         let mut receivers = VecDeque::new();
@@ -675,7 +672,7 @@ impl PieceState {
                     continue;
                 }
                 shared.ctx.throttle(chunk.len()).await;
-                let permit = shared.reserve(index, chunk.len()).await;
+                let permit = shared.memory.reserve(index, chunk.len()).await;
                 self.sent += chunk.len() as u64;
                 if tx.send(Msg::Data(chunk, permit)).is_err() {
                     return Err(Error::Interrupted); // the writer has stopped
@@ -696,7 +693,23 @@ impl PieceState {
     }
 }
 
-impl Shared {
+/// The memory budget of the pieces behind the head ([`BUDGET`]).
+struct Memory {
+    /// Index of the piece being written now: it needs no budget.
+    head: watch::Receiver<usize>,
+    budget: Arc<Semaphore>,
+    size: usize,
+}
+
+impl Memory {
+    fn new(head: watch::Receiver<usize>, size: usize) -> Memory {
+        Memory {
+            head,
+            budget: Arc::new(Semaphore::new(size)),
+            size,
+        }
+    }
+
     /// Memory for `n` bytes of piece `index`: none for the head piece (it is written at once,
     /// and waiting would deadlock behind pieces that wait for it), budget for the others.
     async fn reserve(&self, index: usize, n: usize) -> Option<OwnedSemaphorePermit> {
@@ -705,11 +718,44 @@ impl Shared {
             if *head.borrow_and_update() >= index {
                 return None;
             }
-            let want = n.min(BUDGET) as u32;
+            let want = n.min(self.size) as u32;
             tokio::select! {
                 p = Arc::clone(&self.budget).acquire_many_owned(want) => return p.ok(),
                 changed = head.changed() => if changed.is_err() { return None },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pieces_behind_the_head_wait_within_the_budget() {
+        let (head_tx, head) = watch::channel(0usize);
+        let memory = Memory::new(head, 100);
+        // The head never waits, whatever the budget holds.
+        assert!(memory.reserve(0, 1000).await.is_none());
+        let held = memory.reserve(1, 60).await.expect("within the budget");
+        let _more = memory.reserve(2, 40).await.expect("exactly the budget");
+        // The budget is spent: piece 3 waits...
+        let waiting = memory.reserve(3, 10);
+        tokio::pin!(waiting);
+        let poll = tokio::time::timeout(Duration::from_millis(50), &mut waiting).await;
+        assert!(poll.is_err(), "piece 3 must wait while the budget is spent");
+        // ...until bytes are written (their permit dropped),
+        drop(held);
+        assert!(waiting.await.is_some());
+        // and a piece that becomes the head stops waiting at once.
+        let blocked = memory.reserve(4, 100);
+        tokio::pin!(blocked);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut blocked)
+                .await
+                .is_err()
+        );
+        head_tx.send_replace(4);
+        assert!(blocked.await.is_none(), "the head needs no budget");
     }
 }
