@@ -302,10 +302,6 @@ pub fn sample(
     let (t0, b0) = window[0];
     let dt = now.duration_since(t0).as_secs_f64();
     let speed = (dt > 0.05).then(|| (bytes - b0) as f64 / dt);
-    let eta = match (base.total_bytes, speed) {
-        (Some(total), Some(s)) if s > 0.0 => Some(total.saturating_sub(bytes) as f64 / s),
-        _ => None,
-    };
     // Fragments without sizes: the average fragment so far times their number.
     let fragment_index = base
         .fragment_count
@@ -313,6 +309,10 @@ pub fn sample(
     let total_bytes_estimate = match (base.total_bytes, base.fragment_count, fragment_index) {
         (None, Some(count), Some(done)) if done > 0 => Some(bytes * count as u64 / done as u64),
         _ => base.total_bytes_estimate,
+    };
+    let eta = match (base.total_bytes.or(total_bytes_estimate), speed) {
+        (Some(total), Some(s)) if s > 0.0 => Some(total.saturating_sub(bytes) as f64 / s),
+        _ => None,
     };
     Progress {
         downloaded_bytes: bytes,
@@ -631,13 +631,26 @@ pub fn progress_line(p: &Progress) -> String {
         .map(|s| format!("{}/s", human_bytes(s as u64)))
         .unwrap_or("Unknown B/s".into());
     let eta = p.eta.map(clock).unwrap_or("Unknown".into());
-    match p.total_bytes {
-        Some(t) if t > 0 => format!(
-            "[download] {:5.1}% of {} at {speed} ETA {eta}",
+    // yt-dlp's suffix for downloads made of fragments.
+    let frag = match (p.fragment_index, p.fragment_count) {
+        (Some(i), Some(n)) => format!(" (frag {i}/{n})"),
+        _ => String::new(),
+    };
+    match (p.total_bytes, p.total_bytes_estimate) {
+        (Some(t), _) if t > 0 => format!(
+            "[download] {:5.1}% of {} at {speed} ETA {eta}{frag}",
             p.downloaded_bytes as f64 * 100.0 / t as f64,
             human_bytes(t)
         ),
-        _ => format!("[download] {} at {speed}", human_bytes(p.downloaded_bytes)),
+        (_, Some(t)) if t > 0 => format!(
+            "[download] {:5.1}% of ~{} at {speed} ETA {eta}{frag}",
+            (p.downloaded_bytes as f64 * 100.0 / t as f64).min(100.0),
+            human_bytes(t)
+        ),
+        _ => format!(
+            "[download] {} at {speed}{frag}",
+            human_bytes(p.downloaded_bytes)
+        ),
     }
 }
 
@@ -690,6 +703,19 @@ mod tests {
         assert_eq!(
             progress_line(&p),
             "[download]  42.3% of 256.00MiB at 12.40MiB/s ETA 00:13"
+        );
+        // Fragments of unknown sizes: an estimate and yt-dlp's `(frag i/n)`.
+        let frags = Progress {
+            total_bytes: None,
+            total_bytes_estimate: Some(268_435_456),
+            eta: None,
+            fragment_index: Some(12),
+            fragment_count: Some(600),
+            ..p
+        };
+        assert_eq!(
+            progress_line(&frags),
+            "[download]  42.3% of ~256.00MiB at 12.40MiB/s ETA Unknown (frag 12/600)"
         );
     }
 
