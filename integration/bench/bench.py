@@ -124,26 +124,39 @@ def clients(url, out_dir, name, tools):
     return {t: table[t] for t in tools}
 
 
+def interleave(tools, reps, work, attempt, note=lambda wall: ""):
+    """Runs `attempt(tool)` for every tool once per rep, in turn (A B C, A B C, ...), in a fresh
+    `work` directory. `attempt` returns (wall, cpu, rss, ok); failed runs are counted, never timed.
+    Returns ({tool: [(wall, cpu, rss)]}, {tool: failures})."""
+    results = {t: [] for t in tools}
+    failures = {t: 0 for t in tools}
+    for rep in range(reps):
+        for tool in tools:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            wall, cpu, rss, ok = attempt(tool)
+            if ok:
+                results[tool].append((wall, cpu, rss))
+            else:
+                failures[tool] += 1
+            print(f"  rep {rep + 1} {tool:34} {wall:6.2f} s{note(wall)} {cpu:5.2f} CPU-s {rss:6.1f} MiB"
+                  f"{'' if ok else '  FAILED (exit code, missing file or sha256)'}", flush=True)
+    return results, failures
+
+
 def scenario(title, server_flags, path, tools, reps, note):
     print(f"\n== {title}: {note}", flush=True)
     srv = Server(*server_flags)
     size, digest = srv.files[path]
-    results = {t: [] for t in tools}
-    failures = {t: 0 for t in tools}
     work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
+
+    def attempt(tool):
+        wall, cpu, rss, code = run(clients(srv.url(path), work, "out.bin", [tool])[tool], work)
+        ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
+        return wall, cpu, rss, ok
+
     try:
-        for rep in range(reps):
-            for tool, cmd in clients(srv.url(path), work, "out.bin", tools).items():
-                for f in work.iterdir():
-                    f.unlink()
-                wall, cpu, rss, code = run(cmd, work)
-                ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
-                if ok:
-                    results[tool].append((wall, cpu, rss))
-                else:
-                    failures[tool] += 1
-                print(f"  rep {rep + 1} {tool:28} {wall:6.2f} s {cpu:5.2f} CPU-s {rss:6.1f} MiB"
-                      f"{'' if ok else '  FAILED (exit code or sha256)'}", flush=True)
+        results, failures = interleave(tools, reps, work, attempt)
     finally:
         srv.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -176,31 +189,24 @@ def batch_scenario(title, server_flags, tools, reps, note):
     srv = Server(*server_flags)
     urls = [srv.url(p) for p in srv.files]
     total = sum(size for size, _ in srv.files.values())
-    results = {t: [] for t in tools}
-    failures = {t: 0 for t in tools}
-    work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
-    list_file = work / "list.txt"
+    base = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
+    list_file = base / "list.txt"
     list_file.write_text("".join(u + "\n" for u in urls))
-    out = work / "out"
+    out = base / "out"
+
+    def attempt(tool):
+        wall, cpu, rss, code = run(batch_clients(urls, list_file, out, [tool])[tool], base)
+        names = [p.rsplit("/", 1)[1] for p in srv.files]
+        ok = code == 0 and sorted(f.name for f in out.iterdir()) == sorted(names) and all(
+            sha256(out / name) == digest for name, (_, digest) in zip(names, srv.files.values()))
+        return wall, cpu, rss, ok
+
     try:
-        for rep in range(reps):
-            for tool, cmd in batch_clients(urls, list_file, out, tools).items():
-                shutil.rmtree(out, ignore_errors=True)
-                wall, cpu, rss, code = run(cmd, work)
-                ok = code == 0 and all(
-                    sha256(out / p.rsplit("/", 1)[1]) == digest
-                    for p, (_, digest) in srv.files.items()
-                    if (out / p.rsplit("/", 1)[1]).exists()
-                ) and len(list(out.iterdir())) == len(urls)
-                if ok:
-                    results[tool].append((wall, cpu, rss))
-                else:
-                    failures[tool] += 1
-                print(f"  rep {rep + 1} {tool:18} {wall:6.2f} s {len(urls) / max(wall, 1e-9):7.1f} files/s "
-                      f"{cpu:5.2f} CPU-s{'' if ok else '  FAILED (exit code, missing file or sha256)'}", flush=True)
+        results, failures = interleave(tools, reps, out, attempt,
+                                       note=lambda wall: f" {len(urls) / max(wall, 1e-9):7.1f} files/s")
     finally:
         srv.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
     return title, total, results, failures, len(urls)
 
 
@@ -232,21 +238,16 @@ def ytdlp_scenario(title, server_flags, path, tools, reps, note):
         "yt-dlp native -N 1": [],
         "yt-dlp native": [],
     }
-    results = {t: [] for t in tools}
-    failures = {t: 0 for t in tools}
     work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
+
+    def attempt(tool):
+        os.environ["YTDLP_FASTDL_JOIN"] = "0" if tool.endswith("yt-dlp joins") else "1"
+        wall, cpu, rss, code = run(base + table[tool] + [srv.url(path)], work)
+        ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
+        return wall, cpu, rss, ok
+
     try:
-        for rep in range(reps):
-            for tool in tools:
-                for f in work.iterdir():
-                    f.unlink()
-                os.environ["YTDLP_FASTDL_JOIN"] = "0" if tool.endswith("yt-dlp joins") else "1"
-                wall, cpu, rss, code = run(base + table[tool] + [srv.url(path)], work)
-                ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
-                (results[tool] if ok else [None]).append((wall, cpu, rss))
-                failures[tool] += 0 if ok else 1
-                print(f"  rep {rep + 1} {tool:34} {wall:6.2f} s {cpu:5.2f} CPU-s"
-                      f"{'' if ok else '  FAILED (exit code or sha256)'}", flush=True)
+        results, failures = interleave(tools, reps, work, attempt)
     finally:
         srv.stop()
         shutil.rmtree(work, ignore_errors=True)
