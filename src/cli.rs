@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::http::parse_header;
 use crate::progress::{RenderOptions, Style};
 
-/// The help text (`-h`). Keep in step with docs/cli.md.
+/// The help text (`-h`). Keep in step with docs/guide.md, which explains each option.
 pub const HELP: &str = "\
 fastdl: download over HTTP(S) with many connections, resumably, never writing a wrong byte
 
