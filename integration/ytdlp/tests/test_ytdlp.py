@@ -31,8 +31,9 @@ class Server:
             if line.startswith("listening on "):
                 self.addr = line.split()[-1]
                 break
-            _, path, size, digest = line.split()
-            self.files[path] = digest
+            # "file PATH SIZE SHA256", or "hls PATH SHA256" (the digest of the joined fragments)
+            fields = line.split()
+            self.files[fields[1]] = fields[-1]
 
     def url(self, path):
         return f"http://{self.addr}{path}"
@@ -321,6 +322,32 @@ print(json.dumps(seen))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("[fastdl] Resuming at byte", r.stdout)
             self.assertEqual(sha256(os.path.join(self.dir, "slow.mp4")), srv.files["/slow.mp4"])
+        finally:
+            srv.stop()
+
+    def test_interrupted_hls_join_resumes(self):
+        """Ctrl-C during an HLS download that fastdl joins; the next yt-dlp run goes on after the
+        last fragment saved, and the joined file is the served bytes."""
+        import signal
+        import time
+
+        srv = Server("--files", "/s/f=64x128K", "--hls", "/v.m3u8=/s/f:64", "--rate", "1M")
+        try:
+            args = ["--downloader", "fastdl", "-N", "2", "--fixup", "never", "-o", "v.ts", srv.url("/v.m3u8")]
+            proc = subprocess.Popen([sys.executable, "-m", "yt_dlp", "--no-config", *args], cwd=self.dir, env=ENV,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            deadline = time.time() + 30
+            state = os.path.join(self.dir, "v.ts.part.part.fastdl")
+            while not os.path.exists(state) and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(state), os.listdir(self.dir))
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=30)
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "v.ts")))
+            r = self.ytdlp(*args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout, r"\[fastdl\] resuming at piece [1-9]\d* of 64")
+            self.assertEqual(sha256(os.path.join(self.dir, "v.ts")), srv.files["/v.m3u8"])
         finally:
             srv.stop()
 
