@@ -34,6 +34,8 @@ use crate::shutdown::Shutdown;
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 /// A probe still unanswered after this long means a distant server: time to [`warm_up`].
 const WARM_UP_AFTER: Duration = Duration::from_millis(10);
+/// How long segments wait for early connections still opening before they open their own.
+const WARM_UP_PATIENCE: Duration = Duration::from_secs(2);
 /// A file that changes on the server more often than this while we download it is an error.
 const MAX_RESTARTS: u32 = 2;
 
@@ -676,19 +678,26 @@ impl Drop for OutputClaim {
 #[derive(Default)]
 pub(crate) struct Warm {
     permits: std::sync::Mutex<Vec<Permit>>,
-    /// Connections still opening: the segments wait for them rather than open others.
+    /// Connections still opening: the segments wait for them rather than open others...
     opening: std::sync::atomic::AtomicUsize,
+    /// ...for a while after the first request went out ([`WARM_UP_PATIENCE`]).
+    since: std::sync::OnceLock<Instant>,
     ready: tokio::sync::Notify,
 }
 
 impl Warm {
     /// A permit for the next segment: an early connection's when one is ready; none while some
-    /// are still opening; else a new one if the limits allow.
+    /// are still opening (a server that stalls them gets new ones after a while); else a new one
+    /// if the limits allow.
     fn permit(&self, ctx: &Context, host: &str) -> Option<Permit> {
         let ready = self.permits.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let patient = self
+            .since
+            .get()
+            .is_some_and(|t| t.elapsed() < WARM_UP_PATIENCE);
         match ready {
             Some(p) => Some(p),
-            None if self.opening.load(Ordering::Acquire) > 0 => None,
+            None if patient && self.opening.load(Ordering::Acquire) > 0 => None,
             None => ctx.limits.try_acquire(host),
         }
     }
@@ -700,6 +709,7 @@ impl Warm {
 /// requests go out on open connections, a round trip sooner. Best effort: failures are ignored,
 /// and only free connection permits are used.
 fn warm_up(ctx: &Arc<Context>, id: usize, url: &Url, warm: &Arc<Warm>) {
+    let _ = warm.since.set(Instant::now());
     let host = url.host_str().unwrap_or_default();
     for _ in 1..ctx.options.connections {
         let Some(permit) = ctx.limits.try_acquire(host) else {
