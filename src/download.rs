@@ -997,14 +997,10 @@ async fn segmented(
     });
     // No state is written before the first save tick: a file that finishes within it (most
     // files of a batch) never needs one, and two fsyncs per file would dominate a batch.
-    let base = start_event(
-        ctx,
-        file,
-        probe.url.as_str(),
-        &part_file,
-        Some(total),
-        resumed,
-    );
+    let files = (file.output.as_path(), part_file.as_path());
+    let base = ctx
+        .events
+        .start(file.id, probe.url.as_str(), files, Some(total), resumed);
     let sampler = progress::spawn_sampler(
         ctx.events.clone(),
         Arc::clone(&counters),
@@ -1134,7 +1130,9 @@ async fn stream(
     resume::remove(&state_path(&part_file));
     let part = PartFile::open(&part_file, None, false)?;
     let counters = Arc::new(Counters::default());
-    let base = start_event(ctx, file, url.as_str(), &part_file, size, 0);
+    let base = ctx
+        .events
+        .start(file.id, url.as_str(), (&file.output, &part_file), size, 0);
     let sampler = progress::spawn_sampler(
         ctx.events.clone(),
         Arc::clone(&counters),
@@ -1308,18 +1306,6 @@ fn write_buf(
     *pos += len as u64;
     counters.downloaded.fetch_add(len as u64, Ordering::Relaxed);
     Ok(())
-}
-
-fn start_event(
-    ctx: &Context,
-    file: &FileSpec,
-    url: &str,
-    part: &Path,
-    total: Option<u64>,
-    resumed: u64,
-) -> Progress {
-    ctx.events
-        .start(file.id, url, (&file.output, part), total, resumed)
 }
 
 /// Syncs, checks length and digests, renames into place, and reports.

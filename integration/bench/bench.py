@@ -124,6 +124,11 @@ def clients(url, out_dir, name, tools):
     return {t: table[t] for t in tools}
 
 
+def output_ok(code, out, digest):
+    """A run counts only if it succeeded and wrote exactly the served bytes."""
+    return code == 0 and out.exists() and sha256(out) == digest
+
+
 def interleave(tools, reps, work, attempt, note=lambda wall: ""):
     """Runs `attempt(tool)` for every tool once per rep, in turn (A B C, A B C, ...), in a fresh
     `work` directory. `attempt` returns (wall, cpu, rss, ok); failed runs are counted, never timed.
@@ -152,8 +157,7 @@ def scenario(title, server_flags, path, tools, reps, note):
 
     def attempt(tool):
         wall, cpu, rss, code = run(clients(srv.url(path), work, "out.bin", [tool])[tool], work)
-        ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
-        return wall, cpu, rss, ok
+        return wall, cpu, rss, output_ok(code, work / "out.bin", digest)
 
     try:
         results, failures = interleave(tools, reps, work, attempt)
@@ -243,8 +247,7 @@ def ytdlp_scenario(title, server_flags, path, tools, reps, note):
     def attempt(tool):
         os.environ["YTDLP_FASTDL_JOIN"] = "0" if tool.endswith("yt-dlp joins") else "1"
         wall, cpu, rss, code = run(base + table[tool] + [srv.url(path)], work)
-        ok = code == 0 and (work / "out.bin").exists() and sha256(work / "out.bin") == digest
-        return wall, cpu, rss, ok
+        return wall, cpu, rss, output_ok(code, work / "out.bin", digest)
 
     try:
         results, failures = interleave(tools, reps, work, attempt)

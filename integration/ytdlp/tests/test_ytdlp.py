@@ -44,6 +44,16 @@ class Server:
         self.proc.stdout.close()
 
 
+def serve(handler):
+    """A Python HTTP server on 127.0.0.1 in a thread (for tests that need their own replies)."""
+    import http.server
+    import threading
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 class QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -136,7 +146,6 @@ print(json.dumps(seen))
         """The jar goes over stdin; fastdl sends each cookie only where it belongs, also after a
         redirect to another host name. fastdl's requests are the ones with a Range header."""
         import http.server
-        import threading
 
         body = os.urandom(100_000)
         seen = []
@@ -160,9 +169,8 @@ print(json.dumps(seen))
             def log_message(self, *args):
                 pass
 
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        srv = serve(Handler)
         port = srv.server_address[1]
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
         try:
             jar = os.path.join(self.dir, "cookies.txt")
             with open(jar, "w") as f:
@@ -191,7 +199,6 @@ print(json.dumps(seen))
         """Local HLS playlists (plain, EXT-X-BYTERANGE, AES-128): yt-dlp hands the fragment list to
         fastdl (--fragments), joins the pieces, and the result is the served bytes in order."""
         import http.server
-        import threading
 
         segments = [os.urandom(50_000 + i * 1000) for i in range(12)]
         whole = b"".join(segments)
@@ -248,9 +255,8 @@ print(json.dumps(seen))
             def log_message(self, *args):
                 pass
 
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        srv = serve(Handler)
         port = srv.server_address[1]
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
         try:
             # Plain and BYTERANGE fragments are joined by fastdl; encrypted ones are written one
             # file each and decrypted and joined by yt-dlp.
@@ -357,7 +363,6 @@ print(json.dumps(seen))
         import functools
         import http.server
         import json
-        import threading
 
         srv_dir = os.path.join(self.dir, "srv")
         os.makedirs(srv_dir)
@@ -366,8 +371,7 @@ print(json.dumps(seen))
             with open(os.path.join(srv_dir, f"seg{i}.m4s"), "wb") as f:
                 f.write(seg)
         handler = functools.partial(QuietHandler, directory=srv_dir)
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        srv = serve(handler)
         base = f"http://127.0.0.1:{srv.server_address[1]}/"
         info = {"id": "dash", "title": "dash", "ext": "mp4", "extractor": "generic", "extractor_key": "Generic",
                 "webpage_url": base + "m.mpd", "original_url": base + "m.mpd",
@@ -394,7 +398,6 @@ print(json.dumps(seen))
         import functools
         import http.server
         import json
-        import threading
 
         srv_dir = os.path.join(self.dir, "srv")
         os.makedirs(srv_dir)
@@ -404,8 +407,7 @@ print(json.dumps(seen))
         subprocess.run(ffmpeg + ["-i", "sine=frequency=440", "-t", "3", "-c:a", "aac",
                                  os.path.join(srv_dir, "a.m4a")], check=True)
         handler = functools.partial(QuietHandler, directory=srv_dir)
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        srv = serve(handler)
         base = f"http://127.0.0.1:{srv.server_address[1]}/"
         info = {"id": "av", "title": "av", "ext": "mp4", "extractor": "generic", "extractor_key": "Generic",
                 "webpage_url": base, "original_url": base,
