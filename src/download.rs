@@ -427,9 +427,12 @@ async fn attempt(
         Some(out) if !fresh => load_resume(ctx, id, out),
         _ => None,
     };
-    let start = candidate
+    // A resumed file's probe asks for its first gap only: an open-ended range would have the
+    // server send the parts already on disk until the connection closes.
+    let first_gap = candidate
         .as_ref()
-        .map_or(0, |c| c.done.gaps(c.size).first().map_or(0, |g| g.start));
+        .and_then(|c| c.done.gaps(c.size).first().copied());
+    let (start, end) = first_gap.map_or((0, None), |g| (g.start, Some(g.end)));
     let if_range = candidate
         .as_ref()
         .and_then(|c| c.validators.if_range().map(str::to_owned));
@@ -439,7 +442,7 @@ async fn attempt(
     let (transfer, permit, probe) = tokio::select! {
         p = async {
             let (transfer, permit) = ctx.admit(&host).await;
-            let probe = probe(ctx, id, url, start, if_range.as_deref());
+            let probe = probe(ctx, id, url, (start, end), if_range.as_deref());
             let warm_up = async {
                 if ctx.options.warm_up {
                     tokio::time::sleep(WARM_UP_AFTER).await;
@@ -769,16 +772,20 @@ pub(crate) async fn retry_wait(
     }
 }
 
-/// The first request: `Range: bytes=start-`, retried like any other.
+/// The first request: `Range: bytes=start-` (or up to `end`, exclusive, when the caller knows
+/// where the bytes it needs stop), retried like any other.
 pub(crate) async fn probe(
     ctx: &Context,
     id: usize,
     url: &Url,
-    start: u64,
+    (start, end): (u64, Option<u64>),
     if_range: Option<&str>,
 ) -> Result<Probe, Error> {
     let mut backoff = Backoff::new(&ctx.options.retry);
-    let end = ctx.options.http_chunk_size.map(|c| start + c);
+    let end = match (end, ctx.options.http_chunk_size) {
+        (Some(end), Some(c)) => Some(end.min(start + c)),
+        (end, c) => end.or(c.map(|c| start + c)),
+    };
     loop {
         let range = Ranged {
             start,

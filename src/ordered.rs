@@ -159,7 +159,7 @@ pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Resul
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
     let probe = tokio::select! {
-        p = crate::download::probe(ctx, id, &url, 0, None) => p?,
+        p = crate::download::probe(ctx, id, &url, (0, None), None) => p?,
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
     drop(permit); // piece 0's fetcher takes its own

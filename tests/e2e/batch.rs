@@ -130,10 +130,7 @@ async fn interrupted_batch_resumes() {
     // Interrupt once at least 1 MiB is recorded as saved (however loaded the machine is).
     let saved = || -> u64 {
         (0..3)
-            .filter_map(|i| std::fs::read(dir.path(&format!("f{i}.part.fastdl"))).ok())
-            .filter_map(|s| serde_json::from_slice::<serde_json::Value>(&s).ok())
-            .flat_map(|v| v["done"].as_array().cloned().unwrap_or_default())
-            .map(|r| r["end"].as_u64().unwrap() - r["start"].as_u64().unwrap())
+            .map(|i| saved_bytes(&dir.path(&format!("f{i}.part.fastdl"))))
             .sum()
     };
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -158,3 +158,24 @@ pub async fn interrupt(mut child: tokio::process::Child, signal: &str) -> i32 {
         .unwrap();
     status.code().unwrap_or(-1)
 }
+
+/// A header that marks the requests of a rerun: after an interrupted run, the server may still
+/// record a request the killed process sent, so counting requests from "now" is not enough.
+pub const RERUN: &str = "X-Test-Run: rerun";
+
+/// Whether the server saw this request from a run given `-H RERUN`.
+pub fn is_rerun(seen: &crate::server::Seen) -> bool {
+    seen.header("X-Test-Run") == Some("rerun")
+}
+
+/// How many bytes the resume state file at `state` records as on disk (0 while there is none).
+pub fn saved_bytes(state: &Path) -> u64 {
+    let Ok(state) = std::fs::read(state) else {
+        return 0;
+    };
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap_or_default();
+    let done = state["done"].as_array().cloned().unwrap_or_default();
+    done.iter()
+        .map(|r| r["end"].as_u64().unwrap() - r["start"].as_u64().unwrap())
+        .sum()
+}
