@@ -1,7 +1,7 @@
 //! `--fragments JOB.json`: HLS/DASH pieces, each to its own file or joined in order into one,
 //! and `-o -` over several connections (the same ordered writer).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -154,7 +154,17 @@ async fn an_interrupted_join_resumes_after_its_last_saved_fragment() {
     )
     .spawn()
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Interrupt once a few fragments are recorded as saved (however loaded the machine is).
+    let state = dir.path("video.mp4.part.fastdl");
+    let saved = || -> u64 {
+        let state = std::fs::read(&state).unwrap_or_default();
+        let state: serde_json::Value = serde_json::from_slice(&state).unwrap_or_default();
+        state["done"].as_u64().unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while saved() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(interrupt(child, "-INT").await, 130);
     srv.shape(Shaping::default());
     assert!(!dir.path("video.mp4").exists());

@@ -151,7 +151,11 @@ async fn file_changed_during_download_is_never_mixed() {
     let child = command(&dir.0, &[&args[..], &[url.as_str()]].concat())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Change the file once the stalling connection has started (its retry comes after).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while srv.seen().len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let new = payload(8 * MIB, 25);
     srv.add("/f", Resource::new(new.clone()));
     srv.shape(Shaping::default());

@@ -320,10 +320,13 @@ print(json.dumps(seen))
                    "--downloader-args", "fastdl:-x 2", "-o", "slow.mp4", srv.url("/slow.mp4")]
             proc = subprocess.Popen(cmd, cwd=self.dir, env=ENV, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
-            time.sleep(2.5)
+            # Interrupt once fastdl has saved progress (however long yt-dlp takes to start).
+            deadline = time.time() + 30
+            while not any(f.endswith(".fastdl") for f in os.listdir(self.dir)) and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(any(f.endswith(".fastdl") for f in os.listdir(self.dir)), os.listdir(self.dir))
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=30)
-            self.assertTrue(any(f.endswith(".fastdl") for f in os.listdir(self.dir)), os.listdir(self.dir))
             r = self.ytdlp("--downloader", "fastdl", "-o", "slow.mp4", srv.url("/slow.mp4"))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("[fastdl] Resuming at byte", r.stdout)
