@@ -979,7 +979,7 @@ async fn segmented(
     let part_file = part_path(&file.output);
     let state = state_path(&part_file);
     let resumed = done.len();
-    let part = PartFile::open(&part_file, Some(total), resumed > 0)?;
+    let part = PartFile::open(&part_file, Some(total), resumed > 0).await?;
     let counters = Arc::new(Counters::default());
     counters.downloaded.store(resumed, Ordering::Relaxed);
     let t = Arc::new(Transfer {
@@ -1135,7 +1135,7 @@ async fn stream(
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     resume::remove(&state_path(&part_file));
-    let part = PartFile::open(&part_file, None, false)?;
+    let part = PartFile::open(&part_file, None, false).await?;
     let counters = Arc::new(Counters::default());
     let base = ctx
         .events
@@ -1345,8 +1345,7 @@ async fn finish(
                 other => other,
             })?;
     }
-    output::write_record(part.path(), &file.url);
-    output::finish(part.path(), &file.output)?;
+    output::finish(part.path(), &file.output, &file.url).await?;
     let elapsed = file.started.elapsed();
     ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {

@@ -126,7 +126,7 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Out
     let state_file = state_path(&part_file);
     let state = resume_state(ctx, &part_file, &state_file, job.pieces.len());
     let (first, resumed) = state.as_ref().map_or((0, 0), |s| (s.done, s.bytes));
-    let part = PartFile::open(&part_file, None, resumed > 0)?;
+    let part = PartFile::open(&part_file, None, resumed > 0).await?;
     if resumed > 0 {
         part.set_len(resumed)?;
         ctx.events.log(
@@ -142,8 +142,7 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Out
         .await?;
     part.sync().await?;
     resume::remove(&state_file);
-    output::write_record(&part_file, &key);
-    output::finish(&part_file, &out)?;
+    output::finish(&part_file, &out, &key).await?;
     Ok(finished(ctx, &base, out, written, resumed, started))
 }
 
