@@ -18,6 +18,6 @@ if [ ! -x "$venv/bin/python" ]; then
     # Debian's system python3 ships venv separately.
     python3 -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$venv"; }
 fi
-"$venv/bin/pip" install --quiet --upgrade "yt-dlp==2026.10.26" "pycryptodomex==3.23.0" ./integration/ytdlp
+"$venv/bin/pip" install --quiet --upgrade "yt-dlp==2026.10.26" "pycryptodomex==3.23.0" "uv==0.13.9" "pipx==1.18.4" ./integration/ytdlp
 FASTDL_BIN_DIR="$PWD/target/debug" BENCH_SERVER="$PWD/target/debug/examples/bench-server" \
     "$venv/bin/python" -m unittest discover -v -s integration/ytdlp/tests
