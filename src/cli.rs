@@ -55,6 +55,8 @@ Requests:
       --referer URL           Referer
       --proxy URL             http://, https://, socks5:// or socks5h:// proxy; '' ignores
                               the proxy environment variables
+      --ca-certificate FILE   also trust the CA certificates in this PEM file (a company or
+                              test CA) besides the system's
       --no-check-certificate  do not verify TLS certificates
       --fragments JOB.json    download HLS/DASH pieces listed in a JSON job (docs/ytdlp.md),
                               each to exactly its out path; missing pieces are left out
@@ -130,6 +132,7 @@ pub struct Args {
     pub referer: Option<String>,
     pub proxy: Option<String>,
     pub insecure: bool,
+    pub ca_certificate: Option<PathBuf>,
     pub source_address: Option<IpAddr>,
     pub progress: Option<Style>,
     pub progress_interval: Option<Duration>,
@@ -288,6 +291,10 @@ where
                 mark(&mut a, "proxy");
             }
             Long("no-check-certificate") => a.insecure = true,
+            Long("ca-certificate") => {
+                a.ca_certificate = Some(PathBuf::from(text(&mut p)?));
+                mark(&mut a, "ca_certificate");
+            }
             Long("fragments") => a.fragments = Some(text(&mut p)?),
             Long("info-json") | Long("load-info-json") => a.info_json = Some(text(&mut p)?),
             Long("concurrent-fragments") => {
@@ -384,6 +391,7 @@ impl Args {
         h.referer = self.referer.clone();
         h.proxy = self.proxy.clone();
         h.insecure = self.insecure;
+        h.ca_certificate = self.ca_certificate.clone();
         h.cookies = self.cookie_jar.clone();
         h.source_address = self.source_address;
         if let Some(t) = self.timeout {
@@ -480,6 +488,14 @@ impl Args {
                         .collect::<Vec<_>>()
                 ),
                 "proxy" => format!("{:?}", o.http.proxy.clone().unwrap_or_default()),
+                "ca_certificate" => format!(
+                    "{:?}",
+                    o.http
+                        .ca_certificate
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ),
                 "progress" => format!(
                     "{:?}",
                     format!("{:?}", self.progress.unwrap_or(Style::Auto)).to_lowercase()

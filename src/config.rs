@@ -35,6 +35,7 @@ pub const KEYS: &[&str] = &[
     "referer",
     "headers",
     "proxy",
+    "ca_certificate",
     "progress",
     "progress_interval",
 ];
@@ -138,6 +139,7 @@ fn set_key(args: &mut Args, key: &str, value: &Value) -> Result<bool, String> {
         "user_agent" => args.user_agent = Some(string(value)?),
         "referer" => args.referer = Some(string(value)?),
         "proxy" => args.proxy = Some(string(value)?),
+        "ca_certificate" => args.ca_certificate = Some(PathBuf::from(string(value)?)),
         "progress" => {
             args.progress = Some(match string(value)?.as_str() {
                 "auto" => Style::Auto,

@@ -108,7 +108,35 @@ fn transport_message(err: &reqwest::Error) -> String {
         msg.push_str(": ");
         msg.push_str(&last);
     }
+    if is_certificate_error(err) {
+        msg.push_str(" (--ca-certificate FILE trusts a CA of your own)");
+    }
     msg
+}
+
+/// True when the server's TLS certificate was rejected: not something a retry can change.
+fn is_certificate_error(err: &reqwest::Error) -> bool {
+    use std::error::Error as _;
+    let mut cause: Option<&dyn std::error::Error> = err.source();
+    while let Some(c) = cause {
+        // An io::Error's `source()` skips the error it wraps, and rustls's arrives wrapped in
+        // two of them: unwrap those by hand.
+        let mut inner = c;
+        while let Some(wrapped) = inner
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+        {
+            inner = wrapped;
+        }
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Process exit codes, documented in `docs/exit-codes.md` and `--help`.
@@ -181,31 +209,7 @@ impl Error {
 /// Timeouts, resets, refused connections and early EOFs all are: the server may be restarting.
 /// (uv's `retryable_on_request_failure` walks the same chain; see style-and-crates.md §1.4.)
 fn transport_is_transient(err: &reqwest::Error) -> bool {
-    use std::error::Error as _;
-    if err.is_builder() || err.is_redirect() {
-        return false;
-    }
-    let mut cause: Option<&dyn std::error::Error> = err.source();
-    while let Some(c) = cause {
-        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
-            return !matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
-        }
-        if let Some(io) = c.downcast_ref::<io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if inner
-                    .downcast_ref::<rustls::Error>()
-                    .is_some_and(|t| matches!(t, rustls::Error::InvalidCertificate(_)))
-                {
-                    return false;
-                }
-            }
-        }
-        cause = c.source();
-    }
-    true
+    !(err.is_builder() || err.is_redirect() || is_certificate_error(err))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! module only turns non-success statuses into [`Error::Status`].
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -42,6 +43,8 @@ pub struct HttpOptions {
     pub proxy: Option<String>,
     /// Skip TLS certificate verification (`--no-check-certificate`).
     pub insecure: bool,
+    /// A PEM file of CA certificates trusted besides the system's (`--ca-certificate`).
+    pub ca_certificate: Option<PathBuf>,
     /// Local address to connect from (`--source-address`).
     pub source_address: Option<IpAddr>,
     /// Limit for connecting (TCP + TLS).
@@ -60,6 +63,7 @@ impl Default for HttpOptions {
             referer: None,
             proxy: None,
             insecure: false,
+            ca_certificate: None,
             source_address: None,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
@@ -99,11 +103,28 @@ pub fn client(opts: &HttpOptions) -> Result<Client, Error> {
     if let Some(addr) = opts.source_address {
         b = b.local_address(addr);
     }
+    if let Some(path) = &opts.ca_certificate {
+        b = b.tls_certs_merge(ca_certificates(path)?);
+    }
     b.build().map_err(|e| {
         Error::Usage(format!(
             "cannot set up the HTTP client: {e} (is the ca-certificates package installed?)"
         ))
     })
+}
+
+/// The certificates of a `--ca-certificate` PEM file; a file without any is a mistake worth
+/// reporting, not an empty trust list.
+fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
+    let bad =
+        |detail: String| Error::Usage(format!("--ca-certificate {}: {detail}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it ({e})")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| bad(format!("not a PEM certificate file ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certs)
 }
 
 /// Checks a URL the user (or a server's redirect) gave us: only http and https are fetched.

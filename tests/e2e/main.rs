@@ -13,3 +13,4 @@ mod progress;
 mod ranges;
 mod resume;
 mod safety;
+mod tls;

@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 server on raw tokio TCP, so it can misbehave byte-exactly: reset or close
 //! mid-body, stall, ignore `Range`, lie in `Content-Range`, answer 503/429 with `Retry-After`,
 //! change the file between requests. It also caps speed per TCP connection (held across
-//! keep-alive requests) and delays every reply, for the benchmark.
+//! keep-alive requests) and delays every reply, for the benchmark. [`Server::start_tls`] serves
+//! the same over HTTPS with a certificate made at start-up.
 //!
 //! Shared by the e2e tests and `integration/bench/server.rs` (via `#[path]`).
 
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// What to do to one request.
@@ -118,7 +119,44 @@ pub struct State {
 pub struct Server {
     pub addr: SocketAddr,
     pub state: Arc<State>,
+    /// For HTTPS: the server's self-signed certificate (PEM), which a client must trust.
+    pub cert_pem: Option<String>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// A connection the server answers on: plain TCP, or TLS over it.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP connection underneath (for its socket options).
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// A TLS acceptor with a fresh self-signed certificate for 127.0.0.1 and localhost, and that
+/// certificate in PEM.
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    use tokio_rustls::rustls;
+    let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let made = rcgen::generate_simple_self_signed(names).expect("certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .expect("TLS config");
+    (Arc::new(config).into(), made.cert.pem())
 }
 
 impl Drop for Server {
@@ -139,8 +177,24 @@ impl Server {
         Server::start_with(addr, Some(128 * 1024)).await
     }
 
+    /// Starts an HTTPS server on 127.0.0.1 (see [`Server::cert_pem`]).
+    pub async fn start_tls() -> Server {
+        let (acceptor, pem) = tls_acceptor();
+        let mut srv = Server::listen("127.0.0.1:0", Some(128 * 1024), Some(acceptor)).await;
+        srv.cert_pem = Some(pem);
+        srv
+    }
+
     /// Starts a server with the kernel's send buffer (autotuned) unless `sndbuf` is given.
     pub async fn start_with(addr: &str, sndbuf: Option<u32>) -> Server {
+        Server::listen(addr, sndbuf, None).await
+    }
+
+    async fn listen(
+        addr: &str,
+        sndbuf: Option<u32>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Server {
         let addr: SocketAddr = addr.parse().expect("socket address");
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
@@ -164,19 +218,37 @@ impl Server {
                 };
                 let n = st.connections.fetch_add(1, Ordering::SeqCst) + 1;
                 let st = Arc::clone(&st);
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let now = st.open.fetch_add(1, Ordering::SeqCst) + 1;
                     st.max_open.fetch_max(now, Ordering::SeqCst);
-                    let _ = serve(sock, Arc::clone(&st), n).await;
+                    let _ = match tls {
+                        None => serve(sock, Arc::clone(&st), n).await,
+                        // A client that rejects the certificate ends the handshake: nothing to serve.
+                        Some(tls) => match tls.accept(sock).await {
+                            Ok(sock) => serve(sock, Arc::clone(&st), n).await,
+                            Err(e) => Err(e),
+                        },
+                    };
                     st.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        Server { addr, state, task }
+        Server {
+            addr,
+            state,
+            cert_pem: None,
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        let scheme = if self.cert_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{}", self.addr, path)
     }
 
     pub fn add(&self, path: &str, r: Resource) {
@@ -236,8 +308,8 @@ impl Bucket {
     }
 }
 
-async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Result<()> {
-    sock.set_nodelay(true)?;
+async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Result<()> {
+    sock.tcp().set_nodelay(true)?;
     let shaping = st.shaping.lock().unwrap().clone();
     if !shaping.latency.is_zero() {
         tokio::time::sleep(shaping.latency).await; // the handshake's round trip
@@ -306,15 +378,18 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
         let Some((res, fault)) = found else {
             seen.status = 404;
             st.seen.lock().unwrap().push(seen);
-            sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                .await?;
+            send(
+                &mut sock,
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await?;
             continue;
         };
         if let Some(loc) = &res.redirect {
             seen.status = 302;
             st.seen.lock().unwrap().push(seen);
             let r = format!("HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n");
-            sock.write_all(r.as_bytes()).await?;
+            send(&mut sock, r.as_bytes()).await?;
             continue;
         }
         if let Fault::Status(code, retry_after) = &fault {
@@ -325,7 +400,7 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
                 r.push_str(&format!("Retry-After: {ra}\r\n"));
             }
             r.push_str("\r\n");
-            sock.write_all(r.as_bytes()).await?;
+            send(&mut sock, r.as_bytes()).await?;
             continue;
         }
         let len = res.body.len() as u64;
@@ -343,7 +418,7 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
                 seen.status = 416;
                 st.seen.lock().unwrap().push(seen);
                 let r = format!("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n\r\n");
-                sock.write_all(r.as_bytes()).await?;
+                send(&mut sock, r.as_bytes()).await?;
                 continue;
             }
             Some(Ok((s, e))) => {
@@ -385,7 +460,7 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
-        sock.write_all(out.as_bytes()).await?;
+        send(&mut sock, out.as_bytes()).await?;
         if method == "HEAD" {
             continue;
         }
@@ -408,11 +483,11 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
             let n = (stop - at).min(64 * 1024);
             let piece = &res.body[at as usize..(at + n) as usize];
             if res.chunked {
-                sock.write_all(format!("{n:x}\r\n").as_bytes()).await?;
-                sock.write_all(piece).await?;
-                sock.write_all(b"\r\n").await?;
+                send(&mut sock, format!("{n:x}\r\n").as_bytes()).await?;
+                send(&mut sock, piece).await?;
+                send(&mut sock, b"\r\n").await?;
             } else {
-                sock.write_all(piece).await?;
+                send(&mut sock, piece).await?;
             }
             st.body_bytes.fetch_add(n, Ordering::SeqCst);
             at += n;
@@ -424,7 +499,7 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
         }
         match fault {
             Fault::ResetAfter(_) => {
-                sock.set_zero_linger()?;
+                sock.tcp().set_zero_linger()?;
                 return Ok(());
             }
             Fault::CloseAfter(_) => return Ok(()),
@@ -435,7 +510,7 @@ async fn serve(mut sock: TcpStream, st: Arc<State>, conn: u64) -> std::io::Resul
             _ => {}
         }
         if res.chunked {
-            sock.write_all(b"0\r\n\r\n").await?;
+            send(&mut sock, b"0\r\n\r\n").await?;
         }
     }
 }
@@ -476,6 +551,13 @@ fn fnv(data: &[u8]) -> u64 {
 }
 
 /// Deterministic pseudo-random bytes (xorshift), fast enough for a GiB.
+/// Writes `bytes` and pushes them onto the wire: TLS holds written data in its own buffer until
+/// a flush, which would leave the end of a reply undelivered (on plain TCP a flush is free).
+async fn send(sock: &mut impl Conn, bytes: &[u8]) -> std::io::Result<()> {
+    sock.write_all(bytes).await?;
+    sock.flush().await
+}
+
 pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 8);
     let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
