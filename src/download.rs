@@ -633,7 +633,8 @@ pub(crate) fn recorded(
         return None;
     }
     let record = output::read_record(output)?;
-    (record.url == key && record.matches(meta)).then(|| skipped(output, meta.len(), started))
+    (record.url == crate::http::hide_passwords(key) && record.matches(meta))
+        .then(|| skipped(output, meta.len(), started))
 }
 
 fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {

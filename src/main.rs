@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fastdl::error::exit;
 use fastdl::progress::Renderer;
 use fastdl::shutdown::Shutdown;
-use fastdl::{batch, cli, config, input, Context, Error, Job};
+use fastdl::{batch, cli, config, http, input, Context, Error, Job};
 
 fn main() -> ExitCode {
     match prepare() {
@@ -26,10 +26,7 @@ fn main() -> ExitCode {
             ExitCode::from(runtime.block_on(run(args, jobs)))
         }
         Ok(None) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("fastdl: error: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => ExitCode::from(report(&e)),
     }
 }
 
@@ -161,10 +158,7 @@ async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
     options.warm_up = !args.no_preconnect && jobs.len() == 1 && jobs[0].pieces.is_empty();
     let code = match Context::new(options, events, shutdown) {
         Ok(ctx) => batch::run(Arc::new(ctx), jobs).await,
-        Err(e) => {
-            eprintln!("fastdl: error: {e}");
-            e.exit_code()
-        }
+        Err(e) => report(&e),
     };
     let _ = renderer.await;
     code
@@ -181,4 +175,10 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// Prints a run-ending error as one line (passwords in URLs hidden) and returns its exit code.
+fn report(e: &Error) -> u8 {
+    eprintln!("fastdl: error: {}", http::hide_passwords(&e.to_string()));
+    e.exit_code()
 }

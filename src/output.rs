@@ -264,7 +264,7 @@ fn write_record(path: &Path, url: &str) {
         return;
     };
     let record = Record {
-        url: url.to_string(),
+        url: crate::http::hide_passwords(url).into_owned(),
         size: meta.len(),
         mtime_ns,
     };

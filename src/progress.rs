@@ -15,6 +15,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::http::hide_passwords;
+
 /// Version of the JSON event schema (docs/progress-json.md).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -392,14 +394,14 @@ impl Renderer {
     }
 
     fn json(&self, v: &impl Serialize) {
-        let mut line = serde_json::to_vec(v).expect("events serialise");
-        line.push(b'\n');
+        let line = serde_json::to_string(v).expect("events serialise");
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&line);
+        let _ = writeln!(err, "{}", hide_passwords(&line));
         let _ = err.flush();
     }
 
     fn println(&self, line: &str) {
+        let line = hide_passwords(line);
         match &self.multi {
             Some(m) => {
                 let _ = m.println(line);

@@ -35,7 +35,7 @@ impl ResumeState {
     pub fn new(url: &str, size: u64, validators: Validators, done: RangeSet) -> ResumeState {
         ResumeState {
             version: VERSION,
-            url: url.to_string(),
+            url: crate::http::hide_passwords(url).into_owned(),
             size,
             validators,
             done,

@@ -189,3 +189,44 @@ async fn cookies_are_scoped_by_host_and_path_across_redirects() {
         r.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_credentials_stay_with_their_host_and_out_of_the_output() {
+    let a = Server::start().await;
+    let b = Server::start().await;
+    let body = payload(300_000, 43);
+    b.add("/f", Resource::new(body.clone()));
+    a.add(
+        "/f",
+        Resource {
+            redirect: Some(b.url("/f")),
+            ..Resource::default()
+        },
+    );
+    let dir = TempDir::new();
+    let url = a.url("/f").replace("://", "://user:s3cret@");
+    let r = fastdl(&dir.0, &["--progress", "json", "-v", &url]).await;
+    assert_ok(&r);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    // "user:s3cret" in Basic form.
+    assert_eq!(
+        a.seen()[0].header("authorization"),
+        Some("Basic dXNlcjpzM2NyZXQ=")
+    );
+    assert!(b.seen().iter().all(|s| s.header("authorization").is_none()));
+    assert!(
+        !r.stderr.contains("s3cret"),
+        "password printed:\n{}",
+        r.stderr
+    );
+    // Nor in an error, in a run of human-readable lines.
+    let url = a.url("/missing").replace("://", "://user:s3cret@");
+    let r = fastdl(&dir.0, &["--progress", "lines", &url]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("user:***@"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("s3cret"),
+        "password printed:\n{}",
+        r.stderr
+    );
+}
