@@ -55,7 +55,7 @@ pub enum Error {
     Redirect { url: String, detail: String },
 
     /// Reading or writing a local file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), io_hint(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -77,6 +77,19 @@ pub enum Error {
     /// The download was interrupted by Ctrl-C or SIGTERM; its state is saved for resuming.
     #[error("interrupted; run the same command again to resume")]
     Interrupted,
+}
+
+/// What the user can do about the common local failures.
+fn io_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            "; free some space, then run the same command again to resume"
+        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            "; choose a directory you can write to (-d DIR or -o PATH)"
+        }
+        _ => "",
+    }
 }
 
 fn reason_suffix(status: u16) -> String {
