@@ -40,11 +40,11 @@ async fn existing_file_is_not_overwritten_unless_asked() {
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+/// Two servers (two origins): `a/f` redirects to `b/f`, which serves `size` bytes.
+async fn redirect_to_another_origin(size: usize, seed: u64) -> (Server, Server, Vec<u8>) {
     let a = Server::start().await;
     let b = Server::start().await;
-    let body = payload(50_000, 42);
+    let body = payload(size, seed);
     b.add("/f", Resource::new(body.clone()));
     a.add(
         "/f",
@@ -53,6 +53,12 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
             ..Resource::default()
         },
     );
+    (a, b, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let (a, b, body) = redirect_to_another_origin(50_000, 42).await;
     a.add(
         "/same",
         Resource {
@@ -192,17 +198,7 @@ async fn cookies_are_scoped_by_host_and_path_across_redirects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_credentials_stay_with_their_host_and_out_of_the_output() {
-    let a = Server::start().await;
-    let b = Server::start().await;
-    let body = payload(300_000, 43);
-    b.add("/f", Resource::new(body.clone()));
-    a.add(
-        "/f",
-        Resource {
-            redirect: Some(b.url("/f")),
-            ..Resource::default()
-        },
-    );
+    let (a, b, body) = redirect_to_another_origin(300_000, 43).await;
     let dir = TempDir::new();
     let url = a.url("/f").replace("://", "://user:s3cret@");
     let r = fastdl(&dir.0, &["--progress", "json", "-v", &url]).await;
