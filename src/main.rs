@@ -46,7 +46,7 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
     check_stdin(&args)?;
     let cookies = cookie_jar(&args)?;
     if args.print_config {
-        print!("{}", args.print_config());
+        print!("{}", http::hide_passwords(&args.print_config()));
         return Ok(None);
     }
     let jobs = jobs(&args)?;

@@ -10,6 +10,7 @@ mod faults;
 mod fragments;
 mod integrity;
 mod progress;
+mod proxy;
 mod ranges;
 mod resume;
 mod safety;

@@ -74,6 +74,9 @@ impl Resource {
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub path: String,
+    /// The host a request in absolute form named (`GET http://host/path`, as sent to an HTTP
+    /// proxy): the server then answers as that proxy would, from its own files.
+    pub proxied_host: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
     pub headers: Vec<(String, String)>,
@@ -344,7 +347,14 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
         let request_line = lines.next().unwrap_or_default();
         let mut parts = request_line.split(' ');
         let method = parts.next().unwrap_or_default().to_string();
-        let path = parts.next().unwrap_or_default().to_string();
+        let target = parts.next().unwrap_or_default();
+        let (proxied_host, path) = match target.strip_prefix("http://") {
+            Some(rest) => {
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                (Some(host.to_string()), path.to_string())
+            }
+            None => (None, target.to_string()),
+        };
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -368,6 +378,7 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
         };
         let mut seen = Seen {
             path: path.clone(),
+            proxied_host,
             range: get("range"),
             if_range: get("if-range"),
             headers: headers.clone(),
@@ -569,4 +580,85 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// A SOCKS5 proxy (no authentication, CONNECT only) that sends every connection to `upstream`
+/// whatever it asks for, and records the destinations asked for (`host:port`).
+pub struct Socks5 {
+    pub addr: SocketAddr,
+    pub asked: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Socks5 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Socks5 {
+    pub async fn start(upstream: SocketAddr) -> Socks5 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&asked);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let _ = socks5_session(client, upstream, log).await;
+                });
+            }
+        });
+        Socks5 { addr, asked, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("socks5h://{}", self.addr)
+    }
+}
+
+async fn socks5_session(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    let bad = || std::io::Error::other("not a SOCKS5 CONNECT");
+    let mut head = [0u8; 2];
+    client.read_exact(&mut head).await?;
+    let mut methods = vec![0u8; head[1] as usize];
+    client.read_exact(&mut methods).await?;
+    if head[0] != 5 || !methods.contains(&0) {
+        return Err(bad());
+    }
+    client.write_all(&[5, 0]).await?;
+    let mut req = [0u8; 4];
+    client.read_exact(&mut req).await?;
+    if req[..2] != [5, 1] {
+        return Err(bad());
+    }
+    let host = match req[3] {
+        1 => {
+            let mut ip = [0u8; 4];
+            client.read_exact(&mut ip).await?;
+            std::net::Ipv4Addr::from(ip).to_string()
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            client.read_exact(&mut len).await?;
+            let mut name = vec![0u8; len[0] as usize];
+            client.read_exact(&mut name).await?;
+            String::from_utf8_lossy(&name).into_owned()
+        }
+        _ => return Err(bad()),
+    };
+    let mut port = [0u8; 2];
+    client.read_exact(&mut port).await?;
+    log.lock()
+        .unwrap()
+        .push(format!("{host}:{}", u16::from_be_bytes(port)));
+    let mut server = TcpStream::connect(upstream).await?;
+    client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
+    Ok(())
 }
