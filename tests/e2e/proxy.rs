@@ -24,11 +24,8 @@ async fn http_proxy_carries_every_range_request() {
     let (proxy, body, dir) = proxy_with_file(8 * MIB, 80).await;
     let via = format!("http://{}", proxy.addr);
     let url = format!("http://{HOST}/f");
-    let r = fastdl(
-        &dir.0,
-        &["--proxy", &via, "-x", "4", "-k", "256K", "-o", "f", &url],
-    )
-    .await;
+    let args = four_connections(&["--proxy", &via, "-o", "f", &url]);
+    let r = fastdl(&dir.0, &args).await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     let seen = proxy.seen();
@@ -72,21 +69,9 @@ async fn socks5h_proxy_resolves_the_name_itself() {
     let (origin, body, dir) = proxy_with_file(4 * MIB, 82).await;
     let socks = Socks5::start(origin.addr).await;
     let url = format!("http://{HOST}:8080/f");
-    let r = fastdl(
-        &dir.0,
-        &[
-            "--proxy",
-            &socks.url(),
-            "-x",
-            "4",
-            "-k",
-            "256K",
-            "-o",
-            "f",
-            &url,
-        ],
-    )
-    .await;
+    let socks_url = socks.url();
+    let args = four_connections(&["--proxy", &socks_url, "-o", "f", &url]);
+    let r = fastdl(&dir.0, &args).await;
     assert_ok(&r);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     let asked = socks.asked.lock().unwrap().clone();

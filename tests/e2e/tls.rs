@@ -39,17 +39,7 @@ async fn an_untrusted_certificate_is_refused() {
 async fn a_given_ca_certificate_is_trusted_for_many_connections() {
     let (srv, body, dir) = tls_server(8 * MIB).await;
     let url = srv.url("/f");
-    let args = [
-        "--ca-certificate",
-        "ca.pem",
-        "-x",
-        "4",
-        "-k",
-        "256K",
-        "-o",
-        "f",
-        &url,
-    ];
+    let args = four_connections(&["--ca-certificate", "ca.pem", "-o", "f", &url]);
     assert_ok(&fastdl(&dir.0, &args).await);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
     let connections: std::collections::HashSet<u64> =

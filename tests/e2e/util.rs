@@ -179,3 +179,11 @@ pub fn saved_bytes(state: &Path) -> u64 {
         .map(|r| r["end"].as_u64().unwrap() - r["start"].as_u64().unwrap())
         .sum()
 }
+
+/// `-x 4 -k 256K` (four connections, ranges split down to 256 KiB) followed by `rest`: enough to
+/// spread a few MiB over several connections.
+pub fn four_connections<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-x", "4", "-k", "256K"];
+    args.extend(rest);
+    args
+}
