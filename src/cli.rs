@@ -27,6 +27,7 @@ Output:
                               gives (Content-Disposition) or the last part of the URL
   -d, --dir DIR               directory for output files (default: current directory)
       --overwrite             replace an existing output file (default: refuse, exit 4)
+      --remote-time           give the file the server's Last-Modified time (yt-dlp --mtime)
       --no-continue           ignore an interrupted download's state and start over
       --checksum TYPE=HEX     verify the file (md5, sha-1, sha-256, sha-512); exit 5 on mismatch
       --max-filesize SIZE, --min-filesize SIZE
@@ -112,6 +113,7 @@ pub struct Args {
     pub output: Option<PathBuf>,
     pub dir: Option<PathBuf>,
     pub overwrite: bool,
+    pub remote_time: bool,
     pub no_continue: bool,
     pub no_preconnect: bool,
     pub checksums: Vec<Expected>,
@@ -186,6 +188,7 @@ where
                 mark(&mut a, "dir");
             }
             Long("overwrite") => a.overwrite = true,
+            Long("remote-time") => a.remote_time = true,
             Long("no-continue") => a.no_continue = true,
             Long("no-preconnect") => a.no_preconnect = true,
             Long("continue") => a.no_continue = false,
@@ -435,6 +438,7 @@ impl Args {
         }
         o.resume = !self.no_continue;
         o.overwrite = self.overwrite;
+        o.remote_time = self.remote_time;
         if let Some(i) = self.progress_interval {
             o.progress_interval = i;
         }

@@ -58,6 +58,8 @@ pub struct Options {
     pub resume: bool,
     /// Replace an existing output file.
     pub overwrite: bool,
+    /// Set a finished file's modification time from the server's `Last-Modified`.
+    pub remote_time: bool,
     /// Time between two progress events of one file.
     pub progress_interval: Duration,
     /// Files downloaded at the same time (`-j`).
@@ -86,6 +88,7 @@ impl Default for Options {
             filesize: (None, None),
             resume: true,
             overwrite: false,
+            remote_time: false,
             progress_interval: Duration::from_millis(500),
             concurrent_downloads: 16,
             max_connections: 64,
@@ -500,6 +503,12 @@ async fn attempt(
         .filter_map(|m| http::parse_url(m).ok())
         .filter(|m| m != url)
         .collect();
+    let modified = probe
+        .validators
+        .last_modified
+        .as_deref()
+        .filter(|_| ctx.options.remote_time)
+        .and_then(|v| httpdate::parse_http_date(v).ok());
     let file = FileSpec {
         id,
         url: job.url.clone(),
@@ -507,6 +516,7 @@ async fn attempt(
         output,
         checksums,
         started,
+        modified,
     };
     let output = &file.output;
 
@@ -891,6 +901,8 @@ struct FileSpec {
     output: PathBuf,
     checksums: Vec<Expected>,
     started: Instant,
+    /// The modification time to give the finished file (`--remote-time`).
+    modified: Option<std::time::SystemTime>,
 }
 
 /// Shared by the connections of one segmented download.
@@ -1346,7 +1358,7 @@ async fn finish(
                 other => other,
             })?;
     }
-    output::finish(part.path(), &file.output, &file.url).await?;
+    output::finish(part.path(), &file.output, &file.url, file.modified).await?;
     let elapsed = file.started.elapsed();
     ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {

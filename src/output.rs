@@ -209,15 +209,28 @@ impl PartFile {
     }
 }
 
-/// Records the finished (and synced) `.part` as `url` (see [`write_record`]) and moves it to
-/// its final name.
+/// Gives the finished (and synced) `.part` its `modified` time if one is wanted, records it as
+/// `url` (see [`write_record`]; after the time is set, which the record vouches for) and moves
+/// it to its final name.
 ///
 /// The directory is not synced: that serialised every file of a batch on the directory's lock.
 /// A crash can at worst lose the rename, leaving the synced `.part`, which the next run fetches
 /// again; the final name never points at unsynced data.
-pub async fn finish(part: &Path, output: &Path, url: &str) -> Result<(), Error> {
+pub async fn finish(
+    part: &Path,
+    output: &Path,
+    url: &str,
+    modified: Option<std::time::SystemTime>,
+) -> Result<(), Error> {
     let (part, output, url) = (part.to_owned(), output.to_owned(), url.to_owned());
     directory_op(move || {
+        if let Some(time) = modified {
+            File::options()
+                .write(true)
+                .open(&part)
+                .and_then(|f| f.set_modified(time))
+                .map_err(|e| Error::io(&part, e))?;
+        }
         write_record(&part, &url);
         std::fs::rename(&part, &output).map_err(|e| Error::io(&output, e))
     })

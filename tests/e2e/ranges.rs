@@ -297,3 +297,34 @@ async fn a_slow_probe_has_the_extra_connections_opened_early() {
         4
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_time_sets_the_servers_modification_time() {
+    let srv = Server::start().await;
+    let body = payload(2 << 20, 71);
+    srv.add("/f", Resource::new(body.clone()));
+    let dir = TempDir::new();
+    let mtime = |name: &str| {
+        std::fs::metadata(dir.path(name))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let served = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+
+    assert_ok(&fastdl(&dir.0, &["--remote-time", "-o", "f", &srv.url("/f")]).await);
+    assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
+    assert_eq!(mtime("f"), served);
+    // The completion record vouches for the file as it is, time included: a rerun skips it.
+    let requests = srv.seen().len();
+    let r = fastdl(&dir.0, &["--remote-time", "-o", "f", &srv.url("/f")]).await;
+    assert_ok(&r);
+    assert_eq!(srv.seen().len(), requests, "{}", r.stderr);
+
+    assert_ok(&fastdl(&dir.0, &["-o", "g", &srv.url("/f")]).await);
+    assert_ne!(
+        mtime("g"),
+        served,
+        "without --remote-time the file keeps its own time"
+    );
+}

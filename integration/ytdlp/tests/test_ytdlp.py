@@ -84,6 +84,20 @@ class YtDlpTests(unittest.TestCase):
         self.assertIn("[download] 100", r.stdout)
         self.assertEqual(sorted(os.listdir(self.dir)), ["out.mp4"], "no .part or state left")
 
+    def test_mtime_comes_from_last_modified(self):
+        """`--mtime` reaches fastdl as --remote-time: the file carries the server's Last-Modified
+        (the test server's is fixed), and without it the file keeps its own time."""
+        import email.utils
+
+        served = email.utils.parsedate_to_datetime("Wed, 21 Oct 2026 07:28:00 GMT").timestamp()
+        url = self.srv.url("/video.mp4")
+        for flag, name in [("--mtime", "m.mp4"), ("--no-mtime", "n.mp4")]:
+            r = self.ytdlp("--downloader", "fastdl", flag, "-o", name, url)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(sha256(os.path.join(self.dir, name)), self.srv.files["/video.mp4"])
+        self.assertEqual(os.path.getmtime(os.path.join(self.dir, "m.mp4")), served)
+        self.assertNotEqual(os.path.getmtime(os.path.join(self.dir, "n.mp4")), served)
+
     def test_output_to_stdout(self):
         cmd = [sys.executable, "-m", "yt_dlp", "--no-config", "-q", "--downloader", "fastdl", "-o", "-",
                self.srv.url("/video.mp4")]

@@ -98,6 +98,7 @@ def _make_class(external):
             cmd += self._option("--proxy", "proxy")
             cmd += self._option("--source-address", "source_address")
             cmd += self._valueless_option("--no-check-certificate", "nocheckcertificate")
+            cmd += self._valueless_option("--remote-time", "updatetime")
             if self.params.get("continuedl") is False:
                 cmd += ["--no-continue"]
             cmd += self._valueless_option("--verbose", "verbose")
