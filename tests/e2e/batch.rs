@@ -108,10 +108,7 @@ async fn interrupted_batch_resumes() {
     for (i, b) in bodies.iter().enumerate() {
         srv.add(&format!("/f{i}"), Resource::new(b.clone()));
     }
-    srv.shape(Shaping {
-        rate_per_connection: Some(MIB as u64),
-        ..Shaping::default()
-    });
+    srv.cap(MIB as u64);
     let list: String = (0..3)
         .map(|i| format!("{}\n", srv.url(&format!("/f{i}"))))
         .collect();
@@ -308,10 +305,7 @@ async fn mirrors_share_a_files_connections() {
     let body = payload(6 * MIB, 31);
     for srv in [&a, &b] {
         srv.add("/f", Resource::new(body.clone()));
-        srv.shape(Shaping {
-            rate_per_connection: Some(2 * MIB as u64),
-            ..Shaping::default()
-        });
+        srv.cap(2 * MIB as u64);
     }
     let dir = TempDir::new();
     mirror_list(&dir, &[a.url("/f"), b.url("/f")]);
@@ -332,10 +326,7 @@ async fn a_mirror_with_another_file_is_dropped() {
     let body = payload(4 * MIB, 32);
     a.add("/f", Resource::new(body.clone()));
     b.add("/f", Resource::new(payload(4 * MIB + 1, 33)));
-    a.shape(Shaping {
-        rate_per_connection: Some(2 * MIB as u64),
-        ..Shaping::default()
-    });
+    a.cap(2 * MIB as u64);
     let dir = TempDir::new();
     mirror_list(&dir, &[a.url("/f"), b.url("/f")]);
     let r = fastdl(&dir.0, &["-x", "4", "-i", "list.txt"]).await;

@@ -144,10 +144,7 @@ async fn an_interrupted_join_resumes_after_its_last_saved_fragment() {
     let segs = serve_segments(&srv, 30);
     let dir = TempDir::new();
     joined_job(&srv, &dir, 30, vec![]);
-    srv.shape(Shaping {
-        rate_per_connection: Some(MIB as u64),
-        ..Shaping::default()
-    });
+    srv.cap(MIB as u64);
     let child = command(
         &dir.0,
         &["--fragments", "job.json", "--concurrent-fragments", "2"],

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::server::{payload, Fault, Resource, Server, Shaping};
+use crate::server::{payload, Fault, Resource, Server};
 use crate::util::*;
 
 const MIB: usize = 1 << 20;
@@ -26,10 +26,7 @@ async fn json_stream_is_complete_and_monotonic() {
     let srv = Server::start().await;
     let body = payload(4 * MIB, 50);
     srv.add("/f", Resource::new(body.clone()));
-    srv.shape(Shaping {
-        rate_per_connection: Some(4 * MIB as u64),
-        ..Shaping::default()
-    });
+    srv.cap(4 * MIB as u64);
     let dir = TempDir::new();
     let r = fastdl(
         &dir.0,
@@ -145,10 +142,7 @@ async fn batch_events_have_distinct_ids_and_failures_are_reported() {
 async fn slow_file() -> Server {
     let srv = Server::start().await;
     srv.add("/slow.bin", Resource::new(payload(4 * MIB, 52)));
-    srv.shape(Shaping {
-        rate_per_connection: Some(2 * MIB as u64),
-        ..Shaping::default()
-    });
+    srv.cap(2 * MIB as u64);
     srv
 }
 

@@ -10,10 +10,7 @@ const MIB: usize = 1 << 20;
 /// Starts a throttled download and stops it with `signal` once its state file records 4 MiB
 /// on disk (however loaded the machine is).
 async fn interrupted(srv: &Server, dir: &TempDir, signal: &str) -> i32 {
-    srv.shape(Shaping {
-        rate_per_connection: Some(MIB as u64),
-        ..Shaping::default()
-    });
+    srv.cap(MIB as u64);
     let child = command(
         &dir.0,
         &["-x", "4", "-k", "256K", "-o", "f", &srv.url("/f")],
@@ -141,10 +138,7 @@ async fn file_changed_during_download_is_never_mixed() {
     // One connection stalls, so its retry is certain to ask after the change.
     res.faults = [Fault::None, Fault::None, Fault::StallAfter(MIB as u64)].into();
     srv.add("/f", res);
-    srv.shape(Shaping {
-        rate_per_connection: Some(2 * MIB as u64),
-        ..Shaping::default()
-    });
+    srv.cap(2 * MIB as u64);
     let dir = TempDir::new();
     let args = ["-x", "4", "-k", "256K", "--timeout", "1500ms", "-o", "f"];
     let url = srv.url("/f");

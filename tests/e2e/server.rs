@@ -277,6 +277,14 @@ impl Server {
         self.state.body_bytes.load(Ordering::SeqCst)
     }
 
+    /// Caps every connection at `bytes_per_sec` (and nothing else).
+    pub fn cap(&self, bytes_per_sec: u64) {
+        self.shape(Shaping {
+            rate_per_connection: Some(bytes_per_sec),
+            ..Shaping::default()
+        });
+    }
+
     pub fn shape(&self, s: Shaping) {
         *self.state.shaping.lock().unwrap() = s;
     }
