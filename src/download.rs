@@ -1358,7 +1358,7 @@ async fn finish(
                 other => other,
             })?;
     }
-    output::finish(part.path(), &file.output, &file.url, file.modified).await?;
+    output::finish(part, &file.output, &file.url, file.modified).await?;
     let elapsed = file.started.elapsed();
     ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {

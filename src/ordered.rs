@@ -142,7 +142,7 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Out
         .await?;
     part.sync().await?;
     resume::remove(&state_file);
-    output::finish(&part_file, &out, &key, None).await?;
+    output::finish(&part, &out, &key, None).await?;
     Ok(finished(ctx, &base, out, written, resumed, started))
 }
 

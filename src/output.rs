@@ -217,22 +217,19 @@ impl PartFile {
 /// A crash can at worst lose the rename, leaving the synced `.part`, which the next run fetches
 /// again; the final name never points at unsynced data.
 pub async fn finish(
-    part: &Path,
+    part: &PartFile,
     output: &Path,
     url: &str,
     modified: Option<std::time::SystemTime>,
 ) -> Result<(), Error> {
-    let (part, output, url) = (part.to_owned(), output.to_owned(), url.to_owned());
+    let (file, path) = (Arc::clone(&part.file), part.path.clone());
+    let (output, url) = (output.to_owned(), url.to_owned());
     directory_op(move || {
         if let Some(time) = modified {
-            File::options()
-                .write(true)
-                .open(&part)
-                .and_then(|f| f.set_modified(time))
-                .map_err(|e| Error::io(&part, e))?;
+            file.set_modified(time).map_err(|e| Error::io(&path, e))?;
         }
-        write_record(&part, &url);
-        std::fs::rename(&part, &output).map_err(|e| Error::io(&output, e))
+        write_record(&path, &url);
+        std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
     })
     .await
 }
