@@ -15,6 +15,7 @@ use reqwest::{header, Client, Response, StatusCode};
 use tokio::task::JoinSet;
 use url::Url;
 
+use crate::body::Body;
 use crate::checksum::{self, Expected};
 use crate::error::Error;
 use crate::http::{self, HttpOptions, Ranged, Validators};
@@ -358,7 +359,7 @@ impl Probe {
     /// The file's size, when the server supports ranges (a 206 with its total).
     pub fn total(&self) -> Option<u64> {
         match self.kind {
-            ProbeKind::Ranged { total } => Some(total),
+            ProbeKind::Ranged { total, .. } => Some(total),
             ProbeKind::Full { .. } => None,
         }
     }
@@ -366,7 +367,7 @@ impl Probe {
     /// The file's size, if the server said.
     pub fn size(&self) -> Option<u64> {
         match self.kind {
-            ProbeKind::Ranged { total } => Some(total),
+            ProbeKind::Ranged { total, .. } => Some(total),
             ProbeKind::Full { size } => size,
         }
     }
@@ -393,8 +394,9 @@ pub(crate) fn check_filesize(ctx: &Context, url: &Url, size: u64) -> Result<(), 
 }
 
 enum ProbeKind {
-    /// 206 with a correct `Content-Range`: segmented download of `total` bytes.
-    Ranged { total: u64 },
+    /// 206 with a correct `Content-Range`: segmented download of `total` bytes, of which the
+    /// reply holds those up to `end` (exclusive).
+    Ranged { total: u64, end: u64 },
     /// 200: the whole file in one stream, of this length if known.
     Full { size: Option<u64> },
 }
@@ -496,7 +498,10 @@ async fn attempt(
     let _claim = OutputClaim::new(ctx, &output)?;
     let mut checksums = job.checksums.clone();
     let full_body = matches!(probe.kind, ProbeKind::Full { .. });
-    checksums.extend(checksum::from_headers(probe.resp.headers(), full_body));
+    // The digests of a compressed reply are the compressed bytes'.
+    if crate::body::is_plain(&probe.resp) {
+        checksums.extend(checksum::from_headers(probe.resp.headers(), full_body));
+    }
     // Every mirror but the one this attempt probed (it may be a mirror, the job's URL failing).
     let mirrors = std::iter::once(&job.url)
         .chain(&job.mirrors)
@@ -521,7 +526,7 @@ async fn attempt(
     let output = &file.output;
 
     match probe.kind {
-        ProbeKind::Ranged { total } => {
+        ProbeKind::Ranged { total, end } => {
             let done = match candidate {
                 Some(c)
                     if c.size == total && c.validators.difference(&probe.validators).is_none() =>
@@ -558,7 +563,7 @@ async fn attempt(
                 false => Arc::default(),
             };
             let permits = (permit, transfer, warm);
-            match segmented(ctx, &file, probe, total, done, permits).await {
+            match segmented(ctx, &file, probe, (total, end), done, permits).await {
                 // The server broke range rules with no connection left to try: one plain stream.
                 Err(Error::RangeViolation { detail, .. }) => {
                     ctx.events.log(
@@ -568,7 +573,7 @@ async fn attempt(
                     );
                     let (transfer, permit) = ctx.admit(&host).await;
                     let (resp, final_url) = plain_get(ctx, id, url).await?;
-                    let size = resp.content_length();
+                    let size = crate::body::file_bytes(&resp);
                     let v = Validators::default();
                     stream(ctx, &file, resp, final_url, size, v, (permit, transfer)).await
                 }
@@ -848,12 +853,19 @@ async fn classify_probe(
         .headers()
         .get(header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok());
-    match check_content_range(cr, start, end, None) {
+    let checked = match crate::body::range_problem(&resp) {
+        Some(detail) => Err(detail),
+        None => check_content_range(cr, start, end, None),
+    };
+    match checked {
         Ok(total) => Ok(Probe {
             validators: Validators::from_headers(resp.headers()),
             resp,
             url: final_url,
-            kind: ProbeKind::Ranged { total },
+            kind: ProbeKind::Ranged {
+                total,
+                end: end.map_or(total, |e| e.min(total)),
+            },
             start,
         }),
         Err(detail) => {
@@ -872,7 +884,7 @@ fn full_probe(resp: Response, url: Url) -> Probe {
     Probe {
         validators: Validators::from_headers(resp.headers()),
         kind: ProbeKind::Full {
-            size: resp.content_length(),
+            size: crate::body::file_bytes(&resp),
         },
         resp,
         url,
@@ -985,7 +997,7 @@ async fn segmented(
     ctx: &Arc<Context>,
     file: &FileSpec,
     probe: Probe,
-    total: u64,
+    (total, reply_end): (u64, u64),
     done: RangeSet,
     (permit, transfer, warm): (Permit, tokio::sync::OwnedSemaphorePermit, Arc<Warm>),
 ) -> Result<Outcome, Error> {
@@ -1033,7 +1045,10 @@ async fn segmented(
     let mut workers = JoinSet::new();
     if t.sched.join() {
         let first = match t.sched.next() {
-            Next::Work(claim) if claim.start == probe.start => Some((claim, probe.resp)),
+            Next::Work(claim) if claim.start == probe.start => {
+                let body = Body::new(probe.resp, Some(reply_end - probe.start))?;
+                Some((claim, body))
+            }
             Next::Work(claim) => {
                 t.sched.release(&claim);
                 None
@@ -1190,6 +1205,7 @@ async fn stream(
                 }
             };
             let continues = resp.status() == StatusCode::PARTIAL_CONTENT
+                && crate::body::is_plain(&resp)
                 && check_content_range(
                     resp.headers()
                         .get(header::CONTENT_RANGE)
@@ -1222,7 +1238,8 @@ async fn stream(
                 part.reset(None)?;
                 counters.downloaded.store(0, Ordering::Relaxed);
             }
-            match read_stream(ctx, &part, resp, &mut pos, &counters, &url).await {
+            let body = Body::new(resp, size.map(|s| s.saturating_sub(pos)))?;
+            match read_stream(ctx, &part, body, &mut pos, &counters, &url).await {
                 Ok(()) => match size {
                     Some(s) if pos != s => {
                         let e = Error::Truncated {
@@ -1276,7 +1293,7 @@ async fn stream(
 async fn read_stream(
     ctx: &Context,
     part: &PartFile,
-    mut resp: Response,
+    mut body: Body,
     pos: &mut u64,
     counters: &Counters,
     url: &Url,
@@ -1285,7 +1302,7 @@ async fn read_stream(
     let mut buf = Pending::default();
     counters.connections.store(1, Ordering::Relaxed);
     let result = loop {
-        match resp.chunk().await {
+        match body.chunk().await {
             Ok(Some(chunk)) => {
                 ctx.throttle(chunk.len()).await;
                 // No announced size: --max-filesize is checked as the bytes come.
@@ -1302,12 +1319,9 @@ async fn read_stream(
                 }
             }
             Ok(None) => break write_buf(part, &mut buf, pos, counters),
-            Err(source) => {
+            Err(e) => {
                 let _ = write_buf(part, &mut buf, pos, counters);
-                break Err(Error::Transport {
-                    url: url.to_string(),
-                    source,
-                });
+                break Err(e);
             }
         }
     };

@@ -46,6 +46,11 @@ pub enum Error {
     #[error("{url}: server sent a range we did not ask for: {detail}")]
     RangeViolation { url: String, detail: String },
 
+    /// The server compressed the file in a way fastdl cannot undo, or the compressed body is
+    /// corrupt. Nothing was kept.
+    #[error("{url}: {detail}")]
+    Encoding { url: String, detail: String },
+
     /// The resource is not the one we started with (new ETag, Last-Modified or size).
     #[error("{url}: the file changed on the server ({detail})")]
     Changed { url: String, detail: String },

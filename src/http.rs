@@ -312,6 +312,7 @@ fn describe(resp: &Response) -> String {
     for name in [
         header::CONTENT_RANGE,
         header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
         header::ETAG,
         header::LOCATION,
         header::RETRY_AFTER,

@@ -20,6 +20,7 @@
 //! * [`shutdown`]: the stop signal.
 
 pub mod batch;
+mod body;
 pub mod checksum;
 pub mod cli;
 pub mod config;

@@ -29,6 +29,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
+use crate::body::Body;
 use crate::download::{recorded, retry_wait, Context, Job, Outcome};
 use crate::error::Error;
 use crate::http::{self, Ranged, Validators};
@@ -536,6 +537,7 @@ async fn fetch(
     let _permit = ctx.limits.acquire(&host).await;
     let mut backoff = Backoff::new(&ctx.options.retry);
     let mut piece_state = PieceState {
+        whole: false,
         sent: 0,
         validators: reply.as_ref().map(|(_, v)| v.clone()),
     };
@@ -554,6 +556,16 @@ async fn fetch(
                 backoff.reset(); // a `--http-chunk-size` request done; ask for the next
             }
             Ok(()) => return Ok(()),
+            // A server that cannot answer a range properly gets one chance to send the whole
+            // resource instead (its start is skipped).
+            Err((e @ Error::RangeViolation { .. }, _)) if !piece_state.whole => {
+                ctx.events.log(
+                    Some(shared.id),
+                    Level::Debug,
+                    format!("{e}; asking for the whole resource"),
+                );
+                piece_state.whole = true;
+            }
             Err((e, progressed)) => {
                 if progressed {
                     backoff.reset();
@@ -566,6 +578,8 @@ async fn fetch(
 
 /// How far one piece has got, across its retries.
 struct PieceState {
+    /// Ask for the whole resource, without `Range`: the server broke a range reply.
+    whole: bool,
     /// Bytes of the piece sent to the writer.
     sent: u64,
     /// The first reply's, so a retry's `If-Range` keeps a changed resource out.
@@ -587,7 +601,7 @@ impl PieceState {
         let chunk = ctx.options.http_chunk_size.unwrap_or(u64::MAX);
         let end = piece.range.map(|r| r.end.min(start.saturating_add(chunk)));
         let if_range = self.validators.as_ref().and_then(|v| v.if_range());
-        let ranged = (piece.range.is_some() || self.sent > 0).then_some(Ranged {
+        let ranged = (!self.whole && (piece.range.is_some() || self.sent > 0)).then_some(Ranged {
             start,
             end,
             if_range,
@@ -621,7 +635,11 @@ impl PieceState {
                 .headers()
                 .get(header::CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok());
-            check_content_range(cr, start, end, None).map_err(|detail| {
+            let checked = match crate::body::range_problem(&resp) {
+                Some(detail) => Err(detail),
+                None => check_content_range(cr, start, end, None),
+            };
+            checked.map_err(|detail| {
                 let e = Error::RangeViolation {
                     url: url.to_string(),
                     detail,
@@ -646,27 +664,22 @@ impl PieceState {
         index: usize,
         len: Option<u64>,
         url: &Url,
-        mut resp: Response,
+        resp: Response,
         mut skip: u64,
         tx: &mpsc::UnboundedSender<Msg>,
     ) -> Result<(), (Error, bool)> {
         let before = self.sent;
         let expected = len.or_else(|| {
-            let body = resp.content_length()?;
+            let body = crate::body::file_bytes(&resp)?;
             Some(body.saturating_sub(skip) + self.sent)
         });
+        // At most the rest of the piece (plus what is skipped) is the piece's.
+        let limit = len.map(|l| l - self.sent + skip);
+        let mut body = Body::new(resp, limit).map_err(|e| (e, false))?;
         shared.counters.connections.fetch_add(1, Ordering::Relaxed);
         let result = async {
-            while len.is_none_or(|l| self.sent < l) {
-                let chunk = resp.chunk().await.map_err(|source| Error::Transport {
-                    url: url.to_string(),
-                    source,
-                })?;
-                let Some(chunk) = chunk else { break };
-                let mut chunk = output::skip_prefix(chunk, &mut skip);
-                if let Some(l) = len {
-                    chunk.truncate((l - self.sent).min(chunk.len() as u64) as usize);
-                }
+            while let Some(chunk) = body.chunk().await? {
+                let chunk = output::skip_prefix(chunk, &mut skip);
                 if chunk.is_empty() {
                     continue;
                 }

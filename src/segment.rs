@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{header, Response, StatusCode};
 
+use crate::body::{self, Body};
 use crate::download::{Source, Transfer};
 use crate::error::Error;
 use crate::http::{self, Ranged, Validators};
@@ -43,7 +44,7 @@ enum Stop {
 /// The connection holds `_permit` (its share of the run's connection budget) until it ends.
 pub(crate) async fn run(
     t: Arc<Transfer>,
-    first: Option<(Claim, Response)>,
+    first: Option<(Claim, Body)>,
     _permit: Permit,
     source: Source,
 ) -> Result<(), Error> {
@@ -57,7 +58,7 @@ pub(crate) async fn run(
 /// Ok only when the scheduler let this connection go (it has already left).
 async fn work(
     t: &Transfer,
-    mut first: Option<(Claim, Response)>,
+    mut first: Option<(Claim, Body)>,
     mut source: Source,
 ) -> Result<(), Error> {
     let mut replacements = 0;
@@ -109,7 +110,7 @@ enum ReadEnd {
 async fn fetch(
     t: &Transfer,
     claim: &Claim,
-    mut reply: Option<Response>,
+    mut reply: Option<Body>,
     replacements: &mut u32,
     source: &mut Source,
 ) -> Result<(), Stop> {
@@ -125,13 +126,17 @@ async fn fetch(
             .options
             .http_chunk_size
             .map_or(end, |c| end.min(from + c));
+        // The probe's reply comes checked and bounded; one to our own request holds exactly
+        // `from..asked`.
         let reply = match reply.take() {
-            Some(r) => Ok(r),
-            None => request(t, from, asked, *source).await,
+            Some(body) => Ok(body),
+            None => request(t, from, asked, *source)
+                .await
+                .and_then(|r| Body::new(r, Some(asked.min(t.size) - from))),
         };
         let may_yield = *replacements < MAX_REPLACEMENTS;
         let result = match reply {
-            Ok(r) => read(t, claim, r, (from, asked), may_yield).await,
+            Ok(body) => read(t, claim, body, (from, asked), may_yield).await,
             Err(e) => Err((e, false)),
         };
         let (err, progressed) = match result {
@@ -252,6 +257,9 @@ fn check_reply(
     };
     match resp.status() {
         StatusCode::PARTIAL_CONTENT => {
+            if let Some(detail) = body::range_problem(resp) {
+                return Err(violation(detail));
+            }
             let cr = resp
                 .headers()
                 .get(header::CONTENT_RANGE)
@@ -291,7 +299,7 @@ fn check_reply(
 async fn read(
     t: &Transfer,
     claim: &Claim,
-    mut resp: Response,
+    mut body: Body,
     (from, asked): (u64, u64),
     may_yield: bool,
 ) -> Result<ReadEnd, (Error, bool)> {
@@ -302,13 +310,19 @@ async fn read(
     let started = Instant::now();
     let (mut last, mut bytes_since, mut speed) = (started, 0u64, 0.0f64);
     loop {
-        let chunk = resp.chunk().await.map_err(|source| Error::Transport {
-            url: t.url.to_string(),
-            source,
-        });
-        let chunk = match chunk {
+        let chunk = match body.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
+                if body.overflowed() {
+                    t.log(
+                        Level::Debug,
+                        format!(
+                            "the reply for bytes {from}-{} went on past its end; the extra bytes \
+                             were dropped",
+                            asked - 1
+                        ),
+                    );
+                }
                 let more = flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
                 if !more {
                     return Ok(ReadEnd::Done);

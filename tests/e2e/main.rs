@@ -8,6 +8,7 @@ mod batch;
 mod config;
 mod faults;
 mod fragments;
+mod hostile;
 mod integrity;
 mod progress;
 mod proxy;

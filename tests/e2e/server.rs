@@ -36,6 +36,13 @@ pub enum Fault {
     Status(u16, Option<String>),
     /// Send the body at this many bytes per second.
     Throttle(u64),
+    /// Send this many bytes of junk after the body (inside the chunked framing when the
+    /// resource is chunked; past `Content-Length` otherwise).
+    ExtraBytes(u64),
+    /// `Content-Encoding: gzip` whatever the client asked for: the reply's bytes (the range
+    /// asked for, or all) compressed, with `Content-Range` still naming the plain bytes, as
+    /// misconfigured servers and CDNs do.
+    Gzip,
 }
 
 /// One file served at a path.
@@ -461,10 +468,22 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
         };
         seen.status = status;
         st.seen.lock().unwrap().push(seen);
+        let plain = &res.body[start as usize..end as usize];
+        let mut data = std::borrow::Cow::Borrowed(plain);
+        let gzipped = fault == Fault::Gzip;
+        if gzipped {
+            data = std::borrow::Cow::Owned(gzip(plain));
+            out.push_str("Content-Encoding: gzip\r\n");
+        }
+        if let Fault::ExtraBytes(n) = fault {
+            data.to_mut().extend(std::iter::repeat_n(0xEE, n as usize));
+        }
+        let body_len = data.len() as u64;
         if res.chunked {
             out.push_str("Transfer-Encoding: chunked\r\n");
         } else {
-            out.push_str(&format!("Content-Length: {}\r\n", end - start));
+            let announced = if gzipped { body_len } else { end - start };
+            out.push_str(&format!("Content-Length: {announced}\r\n"));
         }
         if res.ranges {
             out.push_str("Accept-Ranges: bytes\r\n");
@@ -485,7 +504,7 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
         }
         let cut = match fault {
             Fault::ResetAfter(n) | Fault::CloseAfter(n) | Fault::StallAfter(n) => {
-                Some(n.min(end - start))
+                Some(n.min(body_len))
             }
             _ => None,
         };
@@ -494,13 +513,13 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
         } else {
             None
         };
-        let stop = start + cut.unwrap_or(end - start);
-        let mut at = start;
+        let stop = cut.unwrap_or(body_len);
+        let mut at = 0;
         bucket.start_reply();
         let t0 = tokio::time::Instant::now();
         while at < stop {
             let n = (stop - at).min(64 * 1024);
-            let piece = &res.body[at as usize..(at + n) as usize];
+            let piece = &data[at as usize..(at + n) as usize];
             if res.chunked {
                 send(&mut sock, format!("{n:x}\r\n").as_bytes()).await?;
                 send(&mut sock, piece).await?;
@@ -512,7 +531,7 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
             at += n;
             bucket.pace(n).await;
             if let Some(rate) = throttle {
-                let due = t0 + Duration::from_secs_f64((at - start) as f64 / rate as f64);
+                let due = t0 + Duration::from_secs_f64(at as f64 / rate as f64);
                 tokio::time::sleep_until(due).await;
             }
         }
@@ -555,6 +574,14 @@ fn parse_range(h: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
         (b.parse::<u64>().ok()? + 1).min(len)
     };
     Some(Ok((a, e)))
+}
+
+/// `data` compressed as gzip.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).expect("gzip into memory");
+    enc.finish().expect("gzip into memory")
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
