@@ -7,17 +7,23 @@
 //! 2. a share of the slot expected to finish last, split in proportion to the two connections'
 //!    speeds, if both parts are at least `min_split` (work stealing: aria2c never steals from a
 //!    busy piece, which is its 11 s straggler tail);
-//! 3. near the end, a *race* of the slot expected to finish last, when a typical connection would
-//!    finish it in well under the time its holder needs: both fetch the same bytes from the same
-//!    position, the first to commit a byte wins it, and the loser stops;
+//! 3. a *race* of the slot expected to finish last, when its holder is far slower than the
+//!    file's reference speed and still needs a while, whatever the size of its rest: a fresh
+//!    connection fetches the same bytes from the same position, the first to commit a byte wins
+//!    it, and the loser stops. A racer that proves no faster than the holder gives up;
 //! 4. nothing for now (wait: a slot may be released later), or nothing ever (all done).
+//!
+//! The reference speed is the median of the running and recently finished connections; until
+//! a fresh connection has been seen to be no faster, it is at least [`TRICKLE_FLOOR`], so a
+//! trickle is raced or replaced even when nothing faster has been seen (every connection slow,
+//! or only one). Once a racer was no faster, the server is the limit and the floor is off.
 //!
 //! Ownership of bytes is decided only by [`Scheduler::commit`], under the lock, before the bytes
 //! are written: two connections never write the same byte, and no byte is written outside the
 //! range some connection was given. The scheduler does no I/O.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::range::{ByteRange, RangeSet};
 
@@ -33,6 +39,14 @@ const MIN_PIECE_TIME: f64 = 0.2;
 const MAX_RACES: usize = 2;
 /// A race only starts when the holder needs at least this long to finish alone.
 const RACE_MIN_REMAINING: Duration = Duration::from_millis(500);
+/// Races of one slot, at most: a path that stays slow is not raced forever.
+const MAX_SLOT_RACES: u32 = 2;
+/// The reference speed is at least this until a fresh connection proves no faster: a connection
+/// below `SLOW_FRACTION` of it (about 77 KiB/s) is a trickle worth trying to replace even with no
+/// faster peer to compare it with. One failed try turns this off for the file.
+pub const TRICKLE_FLOOR: f64 = 256.0 * 1024.0;
+/// A racer must reach this multiple of the holder's speed within [`GRACE`], or give up.
+const RACE_WIN_FACTOR: f64 = 2.0;
 
 /// A connection's current assignment: fetch `start..end` of slot `slot`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,8 +96,15 @@ struct Slot {
     end: u64,
     /// Connections fetching this slot (2 while raced).
     holders: u32,
-    /// Latest measured speed of the holder, bytes per second (0 = not measured yet).
+    /// Latest measured speed of the holder, bytes per second (0 = not measured yet). While the
+    /// slot is raced, the original holder's: the racer's own is judged against it.
     speed: f64,
+    /// Races of this slot so far.
+    races: u32,
+    /// Where the slot started and when, for its average speed when it ends unmeasured (a slot
+    /// done within one measuring period still tells how fast this server can be).
+    first: u64,
+    opened: Instant,
 }
 
 impl Slot {
@@ -121,6 +142,9 @@ struct State {
     /// Speeds of recently finished slots. At the end of a download the few slots still running
     /// may all be slow; without this memory they would look typical and never be raced.
     recent: std::collections::VecDeque<f64>,
+    /// True once a fresh connection was no faster than a slow one: the server is the limit,
+    /// and [`TRICKLE_FLOOR`] no longer applies.
+    limited: bool,
 }
 
 /// The shared plan for one file. See the module docs.
@@ -149,6 +173,7 @@ impl Scheduler {
                 workers: 0,
                 splittable: true,
                 recent: Default::default(),
+                limited: false,
             }),
             changed: tokio::sync::Notify::new(),
             finished: tokio::sync::Notify::new(),
@@ -241,8 +266,16 @@ impl Scheduler {
         if let Some(claim) = self.steal(&mut s, median) {
             return Next::Work(claim);
         }
-        if let Some(claim) = race(&mut s, median) {
-            return Next::Work(claim);
+        if let Some(id) = race_candidate(&s) {
+            let slot = s.slots[id].as_mut().expect("a candidate is a live slot");
+            slot.holders += 1;
+            slot.races += 1;
+            return Next::Work(Claim {
+                slot: id,
+                start: slot.pos,
+                end: slot.end,
+                how: How::Race,
+            });
         }
         Next::Wait
     }
@@ -329,8 +362,28 @@ impl Scheduler {
     /// Records the holder's measured speed, for stealing and slow-connection decisions.
     pub fn report_speed(&self, claim: &Claim, bytes_per_sec: f64) {
         if let Some(slot) = self.lock().slots[claim.slot].as_mut() {
-            slot.speed = bytes_per_sec;
+            // While raced, the slot keeps its holder's speed, the racer's yardstick.
+            if claim.how != How::Race || slot.holders == 1 {
+                slot.speed = bytes_per_sec;
+            }
         }
+    }
+
+    /// For a racer still racing: true when, after [`GRACE`], it is not clearly faster than the
+    /// connection it races. It should stop; the server is the limit, so the file stops racing
+    /// and replacing connections on the trickle floor alone.
+    pub fn race_is_hopeless(&self, claim: &Claim, speed: f64, running_for: Duration) -> bool {
+        if claim.how != How::Race || running_for < GRACE {
+            return false;
+        }
+        let mut s = self.lock();
+        let hopeless = s.slots[claim.slot]
+            .as_ref()
+            .is_some_and(|slot| slot.holders > 1 && speed < RACE_WIN_FACTOR * slot.speed);
+        if hopeless {
+            s.limited = true;
+        }
+        hopeless
     }
 
     /// When this connection is far slower than its peers and should give its range back to be
@@ -341,13 +394,13 @@ impl Scheduler {
         }
         let s = self.lock();
         let slot = s.slots[claim.slot].as_ref()?;
-        if !s.splittable || slot.holders > 1 || slot.remaining() < self.min_split {
+        if !s.splittable || slot.holders > 1 {
             return None;
         }
-        let median = typical_speed(&s, Some(claim.slot));
+        let reference = reference_speed(&s, Some(claim.slot));
         // Only worth it if the rest would take this connection noticeably long.
         let worth = slot.remaining() as f64 / speed.max(1.0) > 1.0;
-        (median > 0.0 && speed < SLOW_FRACTION * median && worth).then(|| median / speed.max(1.0))
+        (speed < SLOW_FRACTION * reference && worth).then(|| reference / speed.max(1.0))
     }
 
     /// Gives a claim back. If nobody else holds its slot, the unfetched rest becomes a hole.
@@ -359,7 +412,14 @@ impl Scheduler {
         slot.holders -= 1;
         if slot.holders == 0 {
             let rest = ByteRange::new(slot.pos, slot.end.max(slot.pos));
-            let speed = slot.speed;
+            // At most the bytes over one measuring period: a slot done in a millisecond
+            // would otherwise make every other connection look slow.
+            let speed = match slot.speed {
+                0.0 => {
+                    (slot.pos - slot.first) as f64 / slot.opened.elapsed().as_secs_f64().max(0.1)
+                }
+                measured => measured,
+            };
             s.slots[claim.slot] = None;
             if speed > 0.0 {
                 if s.recent.len() == 32 {
@@ -396,11 +456,15 @@ impl Scheduler {
         let min_piece = self
             .min_split
             .max((typical_speed(&s, None) * MIN_PIECE_TIME) as u64);
+        // Idle connections find races themselves; with none, a trickle is worth a new one.
+        let busy: u32 = s.slots.iter().flatten().map(|slot| slot.holders).sum();
+        let idle = s.workers > busy as usize;
         !s.holes.is_empty()
             || s.slots
                 .iter()
                 .flatten()
                 .any(|slot| slot.remaining() >= 2 * min_piece)
+            || (!idle && race_candidate(&s).is_some())
     }
 
     /// True when every byte of the file is written.
@@ -415,6 +479,9 @@ fn new_slot(s: &mut State, r: ByteRange, how: How) -> Claim {
         end: r.end,
         holders: 1,
         speed: 0.0,
+        races: 0,
+        first: r.start,
+        opened: Instant::now(),
     };
     let id = match s.slots.iter().position(Option::is_none) {
         Some(i) => {
@@ -455,9 +522,19 @@ fn typical_speed(s: &State, exclude: Option<usize>) -> f64 {
     speeds[speeds.len() / 2]
 }
 
-/// Joins the slot expected to finish last, if its holder is far slower than typical and still
-/// needs a while.
-fn race(s: &mut State, median: f64) -> Option<Claim> {
+/// The speed a connection of this file should reach: the typical one, and at least
+/// [`TRICKLE_FLOOR`] until the server has been seen to be the limit.
+fn reference_speed(s: &State, exclude: Option<usize>) -> f64 {
+    let typical = typical_speed(s, exclude);
+    match s.limited {
+        true => typical,
+        false => typical.max(TRICKLE_FLOOR),
+    }
+}
+
+/// The slot to race, if any: the one expected to finish last, if its holder is far slower than
+/// the reference speed and still needs a while.
+fn race_candidate(s: &State) -> Option<usize> {
     // The tail needs one or two races; more means the machine, not the server, is the limit.
     let racing = s
         .slots
@@ -465,30 +542,29 @@ fn race(s: &mut State, median: f64) -> Option<Claim> {
         .flatten()
         .filter(|slot| slot.holders > 1)
         .count();
-    if median <= 0.0 || racing >= MAX_RACES {
+    if !s.splittable || racing >= MAX_RACES {
         return None;
     }
+    let reference = reference_speed(s, None);
     let (id, slot) = s
         .slots
-        .iter_mut()
+        .iter()
         .enumerate()
-        .filter_map(|(i, slot)| slot.as_mut().map(|slot| (i, slot)))
+        .filter_map(|(i, slot)| slot.as_ref().map(|slot| (i, slot)))
         // Only measured slots: an unmeasured one may be perfectly fast.
-        .filter(|(_, slot)| slot.holders == 1 && slot.remaining() > 0 && slot.speed > 0.0)
-        .max_by(|a, b| a.1.eta(median).total_cmp(&b.1.eta(median)))?;
+        .filter(|(_, slot)| {
+            slot.holders == 1
+                && slot.remaining() > 0
+                && slot.speed > 0.0
+                && slot.races < MAX_SLOT_RACES
+                && slot.opened.elapsed() >= GRACE
+        })
+        .max_by(|a, b| a.1.eta(reference).total_cmp(&b.1.eta(reference)))?;
     // Racing doubles the traffic for these bytes: only for a holder that is really slow (the
     // same test as replacing it), not one that is momentarily behind.
-    let eta = slot.eta(median);
-    if eta < RACE_MIN_REMAINING.as_secs_f64() || slot.speed >= SLOW_FRACTION * median {
-        return None;
-    }
-    slot.holders += 1;
-    Some(Claim {
-        slot: id,
-        start: slot.pos,
-        end: slot.end,
-        how: How::Race,
-    })
+    let eta = slot.eta(reference);
+    (eta >= RACE_MIN_REMAINING.as_secs_f64() && slot.speed < SLOW_FRACTION * reference)
+        .then_some(id)
 }
 
 #[cfg(test)]
@@ -574,37 +650,99 @@ mod tests {
         assert!(slow_end - slow.start < thief.end - thief.start);
     }
 
+    /// A slot running since `GRACE` ago (old enough to be judged) at `speed`.
+    fn judged(pos: u64, end: u64, speed: f64) -> Option<Slot> {
+        Some(Slot {
+            pos,
+            end,
+            holders: 1,
+            speed,
+            races: 0,
+            first: pos,
+            opened: Instant::now() - GRACE,
+        })
+    }
+
+    /// Makes the first slot old enough to be judged, at `speed`.
+    fn age_first_slot(s: &Scheduler, speed: f64) {
+        let mut st = s.lock();
+        let slot = st.slots[0].as_mut().unwrap();
+        slot.speed = speed;
+        slot.opened = Instant::now() - GRACE;
+    }
+
     #[test]
     fn a_race_has_one_winner_per_byte() {
         let s = Scheduler::new(4 * MIB, RangeSet::new(), 4 * MIB, 3);
         let holder = work(s.next());
-        let other = Claim { ..holder };
         // Pretend peers are fast and this slot is slow.
+        age_first_slot(&s, 100_000.0);
         {
             let mut st = s.lock();
-            st.slots[0].as_mut().unwrap().speed = 100_000.0;
-            st.slots.push(Some(Slot {
-                pos: 0,
-                end: 0,
-                holders: 1,
-                speed: 10.0 * MIB as f64,
-            }));
-            st.slots.push(Some(Slot {
-                pos: 0,
-                end: 0,
-                holders: 1,
-                speed: 10.0 * MIB as f64,
-            }));
+            st.slots.push(judged(0, 0, 10.0 * MIB as f64));
+            st.slots.push(judged(0, 0, 10.0 * MIB as f64));
         }
         let racer = work(s.next());
-        assert_eq!(racer.slot, holder.slot);
+        assert_eq!((racer.slot, racer.how), (holder.slot, How::Race));
         let a = s.commit(&holder, 0, MIB);
         assert_eq!(a.write, Some(ByteRange::new(0, MIB)));
         // The racer's first MiB is already owned: it writes nothing and, being behind, stops.
         let b = s.commit(&racer, 0, MIB);
         assert_eq!(b.write, None);
         assert!(!b.more);
-        let _ = other;
+    }
+
+    #[test]
+    fn a_lone_trickle_is_raced_below_any_split_size() {
+        // One connection, nothing to compare it with, its rest far below the split minimum.
+        let s = Scheduler::new(MIB, RangeSet::new(), 4 * MIB, 2);
+        assert!(s.join());
+        let holder = work(s.next());
+        assert!(s.join());
+        assert_eq!(s.next(), Next::Wait, "unmeasured: it may be fast");
+        age_first_slot(&s, 1024.0);
+        let racer = work(s.next());
+        assert_eq!((racer.slot, racer.how), (holder.slot, How::Race));
+        // The racer reports its speed; the slot keeps the holder's as the yardstick.
+        s.report_speed(&racer, 1024.0);
+        assert_eq!(s.lock().slots[0].as_ref().unwrap().speed, 1024.0);
+        // No faster after the grace period: hopeless, and the floor is off for the file.
+        assert!(!s.race_is_hopeless(&racer, 1500.0, GRACE / 2));
+        assert!(s.race_is_hopeless(&racer, 1500.0, GRACE));
+        s.release(&racer);
+        assert_eq!(
+            s.next(),
+            Next::Wait,
+            "the server is the limit: no more races"
+        );
+    }
+
+    #[test]
+    fn with_no_idle_connection_a_trickle_asks_for_a_new_one() {
+        let s = Scheduler::new(MIB, RangeSet::new(), 4 * MIB, 2);
+        assert!(s.join());
+        let _holder = work(s.next());
+        assert!(
+            !s.wants_more(),
+            "nothing to split, nothing known to be slow"
+        );
+        age_first_slot(&s, 1024.0);
+        assert!(s.wants_more(), "a trickle is worth a fresh connection");
+    }
+
+    #[test]
+    fn slots_done_before_their_first_measurement_count_as_peers() {
+        let s = Scheduler::new(8 * MIB, RangeSet::new(), MIB, 2);
+        let fast = work(s.next());
+        let slow = work(s.next());
+        let c = s.commit(&fast, fast.start, fast.end - fast.start);
+        s.written(c.write.unwrap());
+        s.release(&fast); // never measured: its average speed is remembered
+        let mut st = s.lock();
+        st.slots[slow.slot].as_mut().unwrap().speed = 1.0;
+        assert_eq!(st.recent.len(), 1);
+        assert!(st.recent[0] > 1000.0, "{:?}", st.recent);
+        assert_eq!(typical_speed(&st, None), st.recent[0]);
     }
 
     #[test]

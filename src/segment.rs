@@ -370,6 +370,18 @@ async fn read(
             };
             (last, bytes_since) = (Instant::now(), 0);
             t.sched.report_speed(claim, speed);
+            if t.sched.race_is_hopeless(claim, speed, started.elapsed()) {
+                flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
+                t.log(
+                    Level::Debug,
+                    format!(
+                        "a fresh connection was no faster at byte {at} ({}/s): the server is the \
+                         limit, continuing at its pace",
+                        crate::progress::human_bytes(speed as u64)
+                    ),
+                );
+                return Ok(ReadEnd::Done);
+            }
             let slower = t.sched.should_yield(claim, speed, started.elapsed());
             if let Some(factor) = slower.filter(|_| may_yield) {
                 flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;

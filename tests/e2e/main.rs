@@ -15,4 +15,5 @@ mod proxy;
 mod ranges;
 mod resume;
 mod safety;
+mod tail;
 mod tls;

@@ -61,6 +61,9 @@ pub struct Resource {
     pub chunked: bool,
     /// Answer with a redirect to this location instead.
     pub redirect: Option<String>,
+    /// The first reply whose range holds this byte is sent at this many bytes per second, from
+    /// its first byte: one slow path (an overloaded cache node), which a new request avoids.
+    pub trickle: Option<(u64, u64)>,
 }
 
 impl Resource {
@@ -508,17 +511,29 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
             }
             _ => None,
         };
-        let throttle = if let Fault::Throttle(r) = fault {
-            Some(r)
-        } else {
-            None
+        let trickled = res
+            .trickle
+            .filter(|&(at, _)| start <= at && at < end.max(start + 1));
+        if trickled.is_some() {
+            if let Some(r) = st.files.lock().unwrap().get_mut(&path) {
+                r.trickle = None;
+            }
+        }
+        let throttle = match fault {
+            Fault::Throttle(r) => Some(r),
+            _ => trickled.map(|(_, rate)| rate),
         };
         let stop = cut.unwrap_or(body_len);
         let mut at = 0;
         bucket.start_reply();
         let t0 = tokio::time::Instant::now();
         while at < stop {
-            let n = (stop - at).min(64 * 1024);
+            // A throttled reply goes out in tenths of a second's worth, not bursts.
+            let most = [throttle, bucket.rate]
+                .into_iter()
+                .flatten()
+                .fold(64 * 1024, |most, r| most.min((r / 10).max(1)));
+            let n = (stop - at).min(most);
             let piece = &data[at as usize..(at + n) as usize];
             if res.chunked {
                 send(&mut sock, format!("{n:x}\r\n").as_bytes()).await?;
