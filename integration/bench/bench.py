@@ -7,6 +7,7 @@
 Scenarios (see README.md beside this file):
   capped     128 MiB, 4 MiB/s per TCP connection, 40 ms RTT
   straggler  the same, every 4th connection at 1/8 speed
+  trickle    32 MiB on loopback; the reply starting near the middle trickles at 1 KiB/s
   loopback   1 GiB, no cap, no delay: CPU seconds and peak RSS
   smallfiles 2000 files of 32 KiB, 20 ms RTT: files per second
   mixed      3 files of 256 MiB among 500 of 32 KiB, 4 MiB/s per connection, 20 ms RTT
@@ -81,6 +82,9 @@ class Server:
         self.proc.wait()
 
 
+RUN_TIMEOUT = 300
+
+
 def run(cmd, cwd):
     """Runs a client under GNU time; returns (wall s, CPU s, peak RSS MiB, exit code).
 
@@ -88,8 +92,13 @@ def run(cmd, cwd):
     forked Python's own pages, from before exec.
     """
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
-        proc = subprocess.run(["/usr/bin/time", "-q", "-f", "%e %U %S %M", "-o", t.name, *cmd],
-                              cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            proc = subprocess.run(["/usr/bin/time", "-q", "-f", "%e %U %S %M", "-o", t.name, *cmd],
+                                  cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            print(f"  {cmd[0]} still running after {RUN_TIMEOUT} s: killed", flush=True)
+            return float(RUN_TIMEOUT), 0.0, 0.0, 1
         fields = t.read().split()
     if proc.returncode != 0 or len(fields) < 4:
         err = proc.stderr.decode(errors="replace").strip()
@@ -171,20 +180,25 @@ def interleave(tools, reps, work, attempt, note=lambda wall: ""):
     return results, failures
 
 
-def scenario(title, server_flags, path, tools, reps, note):
+def scenario(title, server_flags, path, tools, reps, note, fresh_server=False):
+    """One file; with `fresh_server`, a new server for every run (a --trickle hits once)."""
     print(f"\n== {title}: {note}", flush=True)
-    srv = Server(*server_flags)
-    size, digest = srv.files[path]
+    servers = [Server(*server_flags)]
+    size, digest = servers[0].files[path]
     work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
 
     def attempt(tool):
-        wall, cpu, rss, code = run(clients(srv.url(path), work, "out.bin", [tool])[tool], work)
+        if fresh_server:
+            servers[0].stop()
+            servers[0] = Server(*server_flags)
+        url = servers[0].url(path)
+        wall, cpu, rss, code = run(clients(url, work, "out.bin", [tool])[tool], work)
         return wall, cpu, rss, output_ok(code, work / "out.bin", digest)
 
     try:
         results, failures = interleave(tools, reps, work, attempt)
     finally:
-        srv.stop()
+        servers[0].stop()
         shutil.rmtree(work, ignore_errors=True)
     return title, size, results, failures
 
@@ -308,7 +322,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("scenarios", nargs="*",
-                    default=["capped", "straggler", "loopback", "smallfiles", "mixed", "hls", "ytdlp-file"])
+                    default=["capped", "straggler", "trickle", "loopback", "smallfiles", "mixed", "hls", "ytdlp-file"])
     args = ap.parse_args()
     build()
     ensure_tools(["aria2c", "axel", "curl", "wget", "/usr/bin/time"])
@@ -322,6 +336,11 @@ def main():
         elif name == "straggler":
             rows.append(scenario("straggler", shaped + ["--slow-every", "4", "--slow-divisor", "8"], "/f",
                                  anchors, args.reps, "as capped, every 4th connection at 512 KiB/s"))
+        elif name == "trickle":
+            rows.append(scenario("trickle", ["--file", "/f=32M", "--trickle", "12M-20M=1K"], "/f",
+                                 ["fastdl", "aria2c -x16", "axel -n16"], args.reps,
+                                 "32 MiB on loopback, default settings; the reply starting near the "
+                                 "middle trickles at 1 KiB/s", fresh_server=True))
         elif name == "loopback":
             rows.append(scenario("loopback", ["--file", "/f=1G"], "/f",
                                  ["fastdl", "fastdl -x16", "fastdl -x1", "curl", "aria2c -x16", "axel -n16"],

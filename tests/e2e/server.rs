@@ -61,9 +61,17 @@ pub struct Resource {
     pub chunked: bool,
     /// Answer with a redirect to this location instead.
     pub redirect: Option<String>,
-    /// The first reply whose range holds this byte is sent at this many bytes per second, from
+    /// The first reply whose range starts in `from..to` is sent at `rate` bytes per second, from
     /// its first byte: one slow path (an overloaded cache node), which a new request avoids.
-    pub trickle: Option<(u64, u64)>,
+    pub trickle: Option<Trickle>,
+}
+
+/// See [`Resource::trickle`].
+#[derive(Clone, Copy, Debug)]
+pub struct Trickle {
+    pub from: u64,
+    pub to: u64,
+    pub rate: u64,
 }
 
 impl Resource {
@@ -511,9 +519,7 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
             }
             _ => None,
         };
-        let trickled = res
-            .trickle
-            .filter(|&(at, _)| start <= at && at < end.max(start + 1));
+        let trickled = res.trickle.filter(|t| (t.from..t.to).contains(&start));
         if trickled.is_some() {
             if let Some(r) = st.files.lock().unwrap().get_mut(&path) {
                 r.trickle = None;
@@ -521,7 +527,7 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
         }
         let throttle = match fault {
             Fault::Throttle(r) => Some(r),
-            _ => trickled.map(|(_, rate)| rate),
+            _ => trickled.map(|t| t.rate),
         };
         let stop = cut.unwrap_or(body_len);
         let mut at = 0;

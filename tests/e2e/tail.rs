@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::server::{payload, Fault, Resource, Server};
+use crate::server::{payload, Fault, Resource, Server, Trickle};
 use crate::util::*;
 
 const MIB: usize = 1 << 20;
@@ -32,14 +32,24 @@ async fn finishes_fast(res: Resource, body: &[u8], args: &[&str], bound: Duratio
     r
 }
 
-/// The case: 32 MiB with default settings; the reply holding the middle of the file
-/// trickles at 1 KiB/s. Its rest ends below `--chunk-size`, every other connection idle.
+/// The first reply starting in `from..to` trickles at 1 KiB/s.
+fn trickle(from: usize, to: usize) -> Option<Trickle> {
+    Some(Trickle {
+        from: from as u64,
+        to: to as u64,
+        rate: KIB,
+    })
+}
+
+/// The case: 32 MiB with default settings; the reply starting near the middle of the
+/// file trickles at 1 KiB/s. Its rest ends below `--chunk-size`, every other connection idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickle_at_the_tail_is_raced() {
     let body = payload(32 * MIB, 60);
     let mut res = Resource::new(body.clone());
-    res.trickle = Some((16 * MIB as u64, KIB));
-    finishes_fast(res, &body, &[], Duration::from_secs(15)).await;
+    res.trickle = trickle(12 * MIB, 20 * MIB);
+    let r = finishes_fast(res, &body, &[], Duration::from_secs(15)).await;
+    assert!(r.stderr.contains("race bytes"), "{}", r.stderr);
 }
 
 /// The probe's own reply trickles from its first byte, on a file too small to split.
@@ -47,7 +57,7 @@ async fn a_trickle_at_the_tail_is_raced() {
 async fn a_trickling_probe_is_raced() {
     let body = payload(MIB, 61);
     let mut res = Resource::new(body.clone());
-    res.trickle = Some((0, KIB));
+    res.trickle = trickle(0, 1);
     finishes_fast(res, &body, &[], Duration::from_secs(15)).await;
 }
 
@@ -56,7 +66,7 @@ async fn a_trickling_probe_is_raced() {
 async fn a_trickling_probe_of_a_split_file_is_raced() {
     let body = payload(8 * MIB, 62);
     let mut res = Resource::new(body.clone());
-    res.trickle = Some((0, KIB));
+    res.trickle = trickle(0, 1);
     finishes_fast(res, &body, &[], Duration::from_secs(15)).await;
 }
 
