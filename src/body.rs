@@ -169,10 +169,11 @@ impl Body {
                 }
                 return Ok(None);
             }
-            let raw = self.resp.chunk().await.map_err(|source| Error::Transport {
-                url: self.resp.url().to_string(),
-                source,
-            })?;
+            let raw = self
+                .resp
+                .chunk()
+                .await
+                .map_err(|source| Error::transport(self.resp.url(), source))?;
             let mut chunk = match (raw, &mut self.decoder) {
                 (Some(raw), None) => raw,
                 (Some(raw), Some(d)) => d.feed(&raw)?,

@@ -15,7 +15,7 @@ use crate::error::Error;
 
 /// The digest algorithms fastdl verifies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Algorithm {
+enum Algorithm {
     Md5,
     Sha1,
     Sha256,
@@ -52,41 +52,45 @@ impl Algorithm {
     }
 }
 
-/// A digest the finished file must have.
+/// A digest the finished file must have, e.g. `"sha-256=9f86d0...".parse()` (aria2c's
+/// `TYPE=HEX`; md5, sha-1, sha-256, sha-512).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expected {
-    pub algorithm: Algorithm,
-    pub digest: Vec<u8>,
-    /// Who vouched for it, for the error message: `--checksum` or a header name.
-    pub source: String,
+pub struct Checksum {
+    algorithm: Algorithm,
+    digest: Vec<u8>,
+    /// Who vouched for it, for the error message: the user or a header name.
+    source: String,
 }
 
-/// Parses `--checksum TYPE=HEX` (aria2c's syntax), e.g. `sha-256=9f86d0...`.
-pub fn parse_checksum(arg: &str) -> Result<Expected, Error> {
-    let bad = |why: &str| Error::Usage(format!("bad --checksum {arg:?}: {why}"));
-    let (name, hex) = arg
-        .split_once('=')
-        .ok_or_else(|| bad("expected TYPE=HEX"))?;
-    let algorithm = Algorithm::from_name(name)
-        .ok_or_else(|| bad("type must be md5, sha-1, sha-256 or sha-512"))?;
-    let digest = from_hex(hex.trim()).ok_or_else(|| bad("digest is not hexadecimal"))?;
-    if digest.len() != algorithm.output_len() {
-        return Err(bad(&format!(
-            "a {} digest has {} hex digits",
-            algorithm.name(),
-            2 * algorithm.output_len()
-        )));
+impl std::str::FromStr for Checksum {
+    type Err = Error;
+
+    fn from_str(arg: &str) -> Result<Checksum, Error> {
+        let bad = |why: &str| Error::Invalid(format!("bad checksum {arg:?}: {why}"));
+        let (name, hex) = arg
+            .split_once('=')
+            .ok_or_else(|| bad("expected TYPE=HEX"))?;
+        let algorithm = Algorithm::from_name(name)
+            .ok_or_else(|| bad("type must be md5, sha-1, sha-256 or sha-512"))?;
+        let digest = from_hex(hex.trim()).ok_or_else(|| bad("digest is not hexadecimal"))?;
+        if digest.len() != algorithm.output_len() {
+            return Err(bad(&format!(
+                "a {} digest has {} hex digits",
+                algorithm.name(),
+                2 * algorithm.output_len()
+            )));
+        }
+        Ok(Checksum {
+            algorithm,
+            digest,
+            source: "the checksum given".into(),
+        })
     }
-    Ok(Expected {
-        algorithm,
-        digest,
-        source: "--checksum".into(),
-    })
 }
 
 /// Digests of the whole file that the server sent. `full_body` says whether the reply carried
 /// the whole file: `Content-MD5` describes the body, so it only counts then.
-pub fn from_headers(headers: &HeaderMap, full_body: bool) -> Vec<Expected> {
+pub(crate) fn from_headers(headers: &HeaderMap, full_body: bool) -> Vec<Checksum> {
     let mut out = Vec::new();
     let b64 = |s: &str| {
         base64::engine::general_purpose::STANDARD
@@ -96,7 +100,7 @@ pub fn from_headers(headers: &HeaderMap, full_body: bool) -> Vec<Expected> {
     let mut push = |algorithm: Option<Algorithm>, digest: Option<Vec<u8>>, source: &str| {
         if let (Some(algorithm), Some(digest)) = (algorithm, digest) {
             if digest.len() == algorithm.output_len() {
-                out.push(Expected {
+                out.push(Checksum {
                     algorithm,
                     digest,
                     source: source.into(),
@@ -150,7 +154,7 @@ fn all(headers: &HeaderMap, name: &str) -> Vec<String> {
 }
 
 /// Reads `path` once and checks it against every expected digest.
-pub fn verify(path: &Path, expected: &[Expected]) -> Result<(), Error> {
+pub(crate) fn verify(path: &Path, expected: &[Checksum]) -> Result<(), Error> {
     if expected.is_empty() {
         return Ok(());
     }
@@ -232,7 +236,7 @@ impl Hasher {
 }
 
 /// Lowercase hex (digest 0.11 outputs no longer implement `LowerHex`).
-pub fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -249,6 +253,10 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_checksum(s: &str) -> Result<Checksum, Error> {
+        s.parse()
+    }
     use reqwest::header::HeaderValue;
 
     // sha-256("abc") and md5("abc")

@@ -46,7 +46,7 @@ impl CookieJar {
                 continue;
             }
             let f: Vec<&str> = line.split('\t').collect();
-            let bad = |why: &str| Error::Usage(format!("{source}:{}: {why}", i + 1));
+            let bad = |why: &str| Error::Invalid(format!("{source}:{}: {why}", i + 1));
             if f.len() != 7 {
                 return Err(bad(
                     "expected 7 TAB-separated fields (Netscape cookies format)",

@@ -16,15 +16,16 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::body::Body;
-use crate::checksum::{self, Expected};
+use crate::checksum::{self, Checksum};
 use crate::error::Error;
+use crate::events::{self, Counters, Events, Level, Progress};
 use crate::http::{self, HttpOptions, Ranged, Validators};
 use crate::limits::{Limits, Permit};
 use crate::naming;
 use crate::output::{self, part_path, PartFile, Pending};
-use crate::progress::{self, Counters, Event, Events, FileResult, Level, Progress};
 use crate::range::{check_content_range, RangeSet};
 use crate::ratelimit::RateLimiter;
+use crate::request::{Outcome, Request};
 use crate::resume::{self, state_path, ResumeState};
 use crate::retry::{Backoff, RetryPolicy};
 use crate::scheduler::{Next, Scheduler};
@@ -40,9 +41,9 @@ const WARM_UP_PATIENCE: Duration = Duration::from_secs(2);
 /// A file that changes on the server more often than this while we download it is an error.
 const MAX_RESTARTS: u32 = 2;
 
-/// Settings for every download of a run.
+/// Settings for every download of a run (built by `DownloaderBuilder`).
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     pub http: HttpOptions,
     /// Connections per file (`-x`).
     pub connections: usize,
@@ -100,47 +101,10 @@ impl Default for Options {
     }
 }
 
-/// One thing to download.
-#[derive(Clone, Debug, Default)]
-pub struct Job {
-    pub url: String,
-    /// Other URLs of the same file, tried in order when the one before fails.
-    pub mirrors: Vec<String>,
-    /// Exact output path (`-o`); otherwise a name from the server or URL.
-    pub output: Option<PathBuf>,
-    /// Directory for the output (`-d`).
-    pub dir: Option<PathBuf>,
-    /// Digests the file must have.
-    pub checksums: Vec<Expected>,
-    /// Headers for this file only, after the run's.
-    pub headers: Vec<(String, String)>,
-    pub referer: Option<String>,
-    pub user_agent: Option<String>,
-    /// Connections for this file, instead of the run's `-x`.
-    pub connections: Option<usize>,
-    /// Bytes per second for this file (on top of the run's shared `--limit-rate`).
-    pub limit_rate: Option<u64>,
-    /// When not empty, `output` is these pieces joined in order (HLS/DASH fragments, written
-    /// to exactly `output`); `url` is then the first piece's, for messages.
-    pub pieces: Vec<crate::ordered::Piece>,
-}
-
-/// A finished download.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub path: PathBuf,
-    pub bytes: u64,
-    /// Bytes reused from an earlier, interrupted run.
-    pub resumed: u64,
-    pub elapsed: Duration,
-    /// True when the file was already complete and nothing was downloaded.
-    pub skipped: bool,
-}
-
 /// What every download of a run shares: one HTTP client (so connections are reused), the
 /// options, the progress channel and the stop signal.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     pub client: Client,
     pub options: Options,
     pub events: Events,
@@ -185,9 +149,12 @@ impl Context {
     }
 
     /// This context with a job's own settings applied (same client, limits and signal).
-    fn for_job(&self, job: &Job) -> Context {
+    fn for_job(&self, job: &Request) -> Result<Context, Error> {
         let mut ctx = self.clone();
         let h = &mut ctx.options.http;
+        for (name, value) in &job.headers {
+            http::check_header(name, value)?;
+        }
         h.headers.extend(job.headers.iter().cloned());
         if let Some(r) = &job.referer {
             h.referer = Some(r.clone());
@@ -198,8 +165,10 @@ impl Context {
         if let Some(n) = job.connections {
             ctx.options.connections = n;
         }
+        ctx.options.filesize = job.size_bounds;
+        ctx.options.failures_allowed = job.skip_failed_pieces;
         ctx.file_rate = job.limit_rate.map(|r| Arc::new(RateLimiter::new(r)));
-        ctx
+        Ok(ctx)
     }
 
     /// Waits for a transfer slot (`-j`), then for a connection to `host`: what every download
@@ -224,52 +193,24 @@ impl Context {
 }
 
 /// Downloads `job`; `id` tells its events apart from other downloads'. Emits `Finished` or
-/// `Error`, then a `Result`, for it.
-pub async fn download(ctx: Arc<Context>, id: usize, job: Job) -> Result<Outcome, Error> {
-    let ctx = Arc::new(ctx.for_job(&job));
-    let result = download_inner(&ctx, id, &job).await;
-    match &result {
-        Ok(o) => ctx.events.send(Event::Result(FileResult {
-            id,
-            url: job.url.clone(),
-            status: if o.skipped { "skipped" } else { "done" },
-            filename: Some(o.path.display().to_string()),
-            bytes: o.bytes,
-            resumed_bytes: o.resumed,
-            elapsed: o.elapsed.as_secs_f64(),
-            error: None,
-            exit_code: 0,
-        })),
-        Err(e) => {
-            ctx.events.send(Event::Error {
-                id,
-                message: e.to_string(),
-                exit_code: e.exit_code(),
-            });
-            ctx.events.send(Event::Result(FileResult {
-                id,
-                url: job.url.clone(),
-                status: "failed",
-                filename: None,
-                bytes: 0,
-                resumed_bytes: 0,
-                elapsed: 0.0,
-                error: Some(e.to_string()),
-                exit_code: e.exit_code(),
-            }));
-        }
-    }
+/// `Failed`, then `Ended`, for it.
+pub(crate) async fn download(ctx: Arc<Context>, id: usize, job: Request) -> Result<Outcome, Error> {
+    let result = match ctx.for_job(&job) {
+        Ok(ctx) => download_inner(&Arc::new(ctx), id, &job).await,
+        Err(e) => Err(e),
+    };
+    ctx.events.ended(id, &job.url, &result);
     result
 }
 
 /// Tries the job's URL, then each mirror while the failure is about the source (a 404, a dead
 /// host), not about the file or the user.
-async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
+async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Request) -> Result<Outcome, Error> {
     if !job.pieces.is_empty() {
         return crate::ordered::join(ctx, id, job).await;
     }
-    if job.output.as_deref() == Some(Path::new("-")) {
-        return crate::ordered::to_stdout(ctx, id, job).await;
+    if let Some(writer) = &job.writer {
+        return crate::ordered::to_writer(ctx, id, job, writer.clone()).await;
     }
     let mut result = download_from(ctx, id, job, &job.url).await;
     for mirror in &job.mirrors {
@@ -291,7 +232,7 @@ async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outc
 async fn download_from(
     ctx: &Arc<Context>,
     id: usize,
-    job: &Job,
+    job: &Request,
     url: &str,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
@@ -311,14 +252,6 @@ async fn download_from(
             }
             other => return other,
         }
-    }
-}
-
-/// The output path for `name` under the job's directory.
-pub(crate) fn place(job: &Job, name: &Path) -> PathBuf {
-    match &job.dir {
-        Some(dir) => dir.join(name),
-        None => name.to_owned(),
     }
 }
 
@@ -405,19 +338,19 @@ enum ProbeKind {
 async fn attempt(
     ctx: &Arc<Context>,
     id: usize,
-    job: &Job,
+    job: &Request,
     url: &Url,
     fresh: bool,
     started: Instant,
     guess_name: bool,
 ) -> Result<Outcome, Error> {
-    let known_output = job.output.as_deref().map(|o| place(job, o));
+    let known_output = job.output.as_deref().map(|o| job.place(o));
     // Without -o the name usually comes from the URL. Guessing it before the first request
     // means a finished file needs no request at all, and an interrupted one resumes from its
     // first missing byte instead of a wasted `bytes=0-`.
     let guess = known_output
         .clone()
-        .or_else(|| guess_name.then(|| place(job, Path::new(&naming::file_name(None, url)))));
+        .or_else(|| guess_name.then(|| job.place(Path::new(&naming::file_name(None, url)))));
     if let Some(out) = &known_output {
         if let Some(done) = existing(ctx, job, out, started)? {
             return Ok(done);
@@ -474,7 +407,7 @@ async fn attempt(
                 .headers()
                 .get(header::CONTENT_DISPOSITION)
                 .and_then(|v| v.to_str().ok());
-            let out = place(job, Path::new(&naming::file_name(cd, &probe.url)));
+            let out = job.place(Path::new(&naming::file_name(cd, &probe.url)));
             if let Some(done) = existing(ctx, job, &out, started)? {
                 return Ok(done);
             }
@@ -612,7 +545,7 @@ async fn attempt(
 /// otherwise refuse to touch it unless `--overwrite`.
 fn existing(
     ctx: &Context,
-    job: &Job,
+    job: &Request,
     output: &Path,
     started: Instant,
 ) -> Result<Option<Outcome>, Error> {
@@ -654,7 +587,7 @@ pub(crate) fn recorded(
 
 fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {
     Outcome {
-        path: output.to_owned(),
+        path: Some(output.to_owned()),
         bytes,
         resumed: 0,
         elapsed: started.elapsed(),
@@ -673,7 +606,7 @@ impl OutputClaim {
     pub(crate) fn new(ctx: &Context, path: &Path) -> Result<OutputClaim, Error> {
         let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
         if !set.insert(path.to_owned()) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{}: another download of this run writes the same file",
                 path.display()
             )));
@@ -911,7 +844,7 @@ struct FileSpec {
     /// Other servers of the same file, for extra connections (input lists' TAB mirrors).
     mirrors: Vec<Url>,
     output: PathBuf,
-    checksums: Vec<Expected>,
+    checksums: Vec<Checksum>,
     started: Instant,
     /// The modification time to give the finished file (`--remote-time`).
     modified: Option<std::time::SystemTime>,
@@ -1033,7 +966,7 @@ async fn segmented(
     let base = ctx
         .events
         .start(file.id, probe.url.as_str(), files, Some(total), resumed);
-    let sampler = progress::spawn_sampler(
+    let sampler = events::spawn_sampler(
         ctx.events.clone(),
         Arc::clone(&counters),
         base.clone(),
@@ -1168,7 +1101,7 @@ async fn stream(
     let base = ctx
         .events
         .start(file.id, url.as_str(), (&file.output, &part_file), size, 0);
-    let sampler = progress::spawn_sampler(
+    let sampler = events::spawn_sampler(
         ctx.events.clone(),
         Arc::clone(&counters),
         base.clone(),
@@ -1376,7 +1309,7 @@ async fn finish(
     let elapsed = file.started.elapsed();
     ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {
-        path: file.output.clone(),
+        path: Some(file.output.clone()),
         bytes: total,
         resumed,
         elapsed,

@@ -1,20 +1,21 @@
-//! The library's error type, the one place that decides what is worth retrying, and the exit code
-//! each error maps to.
+//! The library's error type and the one place that decides what is worth retrying.
 //!
 //! Messages are lowercase, name the URL or path they are about, and say what to do where there is
 //! something to do. The binary prints them as `fastdl: error: {message}`.
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Everything that can make a download fail.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can make a download fail. Cheap to clone: sources are shared.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The command line or configuration is wrong.
+    /// A setting or request is not valid (a URL that is not http(s), a bad header, an
+    /// unreadable CA file, two downloads writing one file). Nothing was downloaded.
     #[error("{0}")]
-    Usage(String),
+    Invalid(String),
 
     /// The server answered with a status that is not a success.
     #[error("{url}: server answered HTTP {status}{}", reason_suffix(*status))]
@@ -30,7 +31,7 @@ pub enum Error {
     Transport {
         url: String,
         #[source]
-        source: reqwest::Error,
+        source: Arc<reqwest::Error>,
     },
 
     /// The body ended before the promised length.
@@ -64,7 +65,7 @@ pub enum Error {
     Io {
         path: PathBuf,
         #[source]
-        source: io::Error,
+        source: Arc<io::Error>,
     },
 
     /// The output file exists and we were not asked to replace it.
@@ -157,26 +158,6 @@ fn is_certificate_error(err: &reqwest::Error) -> bool {
     false
 }
 
-/// Process exit codes, documented in `docs/exit-codes.md` and `--help`.
-pub mod exit {
-    /// Everything downloaded and verified.
-    pub const OK: u8 = 0;
-    /// A download failed (network, HTTP status, server misbehaviour); retrying later may help.
-    pub const DOWNLOAD: u8 = 1;
-    /// Bad command line or configuration.
-    pub const USAGE: u8 = 2;
-    /// The file's size is outside `--min-filesize`/`--max-filesize` (yt-dlp's meaning).
-    pub const FILESIZE: u8 = 3;
-    /// The output already exists (nothing was written).
-    pub const EXISTS: u8 = 4;
-    /// Checksum or length mismatch; the file was not kept.
-    pub const INTEGRITY: u8 = 5;
-    /// A local file could not be read or written (permissions, disk full).
-    pub const IO: u8 = 6;
-    /// Interrupted by SIGINT or SIGTERM; state saved, the same command resumes.
-    pub const INTERRUPTED: u8 = 130;
-}
-
 impl Error {
     /// True when trying the same request again may succeed. This is the only retry decision in
     /// fastdl: connection-level failures, stalls, truncated bodies, and the statuses that mean
@@ -201,24 +182,19 @@ impl Error {
         }
     }
 
-    /// The exit code the binary uses for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Usage(_) => exit::USAGE,
-            Error::FileSize { .. } => exit::FILESIZE,
-            Error::Exists { .. } => exit::EXISTS,
-            Error::Integrity { .. } => exit::INTEGRITY,
-            Error::Io { .. } => exit::IO,
-            Error::Interrupted => exit::INTERRUPTED,
-            _ => exit::DOWNLOAD,
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source: Arc::new(source),
         }
     }
 
-    /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
+    /// Wraps a failed request to `url`.
+    pub(crate) fn transport(url: impl ToString, source: reqwest::Error) -> Error {
+        Error::Transport {
+            url: url.to_string(),
+            source: Arc::new(source),
         }
     }
 }
@@ -267,6 +243,12 @@ mod tests {
             expected: 2
         }
         .is_transient());
+    }
+
+    #[test]
+    fn errors_clone_with_their_sources() {
+        let e = Error::io("f", io::Error::other("disk on fire"));
+        assert_eq!(e.clone().to_string(), e.to_string());
     }
 
     #[test]

@@ -1,48 +1,85 @@
 //! fastdl: an HTTP(S) download engine that fetches one file over many range connections, never
 //! writes a byte it cannot vouch for, and resumes after any interruption.
 //!
+//! ```no_run
+//! use fastdl::{Downloader, Event, Request};
+//!
+//! # async fn run() -> Result<(), fastdl::Error> {
+//! let downloader = Downloader::builder().connections(16).build()?;
+//! let mut events = downloader.events();
+//! tokio::spawn(async move {
+//!     while let Some(event) = events.recv().await {
+//!         if let Event::Progress(p) = event {
+//!             eprintln!("{}: {} bytes", p.filename, p.downloaded_bytes);
+//!         }
+//!     }
+//! });
+//! let requests = ["https://example.com/a.iso", "https://example.com/b.iso"]
+//!     .map(|url| Request::new(url).dir("downloads"));
+//! let mut results = downloader.download_all(requests);
+//! while let Some((index, result)) = results.next().await {
+//!     match result {
+//!         Ok(outcome) => println!("{index}: {} bytes", outcome.bytes),
+//!         Err(e) if e.is_transient() => println!("{index}: {e} (worth trying again later)"),
+//!         Err(e) => println!("{index}: {e}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`RemoteFile`] reads a remote file as `AsyncRead + AsyncSeek`, fetching only what is read.
+//!
 //! # Layout
 //!
-//! Data flows one way: command line → [`download::Options`] and [`download::Job`] →
-//! [`download::download`] (probe, plan, verify, rename) → [`scheduler`] (who fetches which
-//! bytes) → [`segment`] connections → [`output`] positional writes. Progress goes over one
-//! channel ([`progress::Events`]) to one renderer.
+//! The public surface is the handful of types re-exported here; every module is private. Data
+//! flows one way:
 //!
-//! * [`cli`]: argv into `Args`, the help text.
-//! * [`http`]: the shared client, requests, redirects, credential scoping.
-//! * [`range`]: byte-range maths and `Content-Range` validation.
-//! * [`retry`]: backoff schedule and `Retry-After`.
-//! * [`error`]: the error type, the one retry classifier, exit codes.
-//! * [`resume`]: the sidecar state file.
-//! * [`checksum`]: whole-file digests.
-//! * [`naming`]: safe file names from servers and URLs.
-//! * [`ratelimit`]: the shared token bucket.
-//! * [`shutdown`]: the stop signal.
+//! ```text
+//! Downloader (downloader.rs: settings, download_all)
+//!   → download      one file: probe, name, resume decision, verify, rename
+//!       → probe     the first request, which becomes the first segment
+//!       → transfer  what the connections of one file share (scheduler, part file, sources)
+//!           → scheduler  which connection fetches which bytes (holes, steals, races)
+//!           → segment    one connection: ranged GET, checks, retries, positional writes
+//!       → stream    one connection front to back (servers without ranges)
+//!       → finish    sync, length and digests, rename, completion record
+//!     or → ordered  pieces fetched at once, written in order (fragments, writers)
+//!   → remote        RemoteFile: reads served from a window of fetched ranges
+//! below them: http (client, redirects, credentials), body (what of a reply is the file's),
+//! failure (the one decision after any failure), retry (backoff), range, output, resume,
+//! checksum, naming, limits, ratelimit, cookies, shutdown; events go to every subscriber.
+//! ```
 
-pub mod batch;
 mod body;
-pub mod checksum;
-pub mod cli;
-pub mod config;
-pub mod cookies;
-pub mod download;
-pub mod error;
-pub mod fragment;
-pub mod http;
-pub mod info_json;
-pub mod input;
-pub mod limits;
-pub mod naming;
-pub mod ordered;
-pub mod output;
-pub mod progress;
-pub mod range;
-pub mod ratelimit;
-pub mod resume;
-pub mod retry;
-pub mod scheduler;
+mod checksum;
+mod cookies;
+mod download;
+mod downloader;
+mod error;
+mod events;
+mod http;
+mod limits;
+mod naming;
+mod ordered;
+mod output;
+mod range;
+mod ratelimit;
+mod remote;
+mod request;
+mod resume;
+mod retry;
+mod scheduler;
 mod segment;
-pub mod shutdown;
+mod shutdown;
 
-pub use download::{download, Context, Job, Options, Outcome};
+pub use checksum::Checksum;
+pub use cookies::CookieJar;
+pub use downloader::{Downloader, DownloaderBuilder, Results};
 pub use error::Error;
+pub use events::{Ended, Event, EventStream, Level, Progress};
+pub use http::{hide_passwords, parse_url};
+pub use naming::sanitize as sanitize_file_name;
+pub use remote::{BlockingRemoteFile, RemoteFile};
+pub use request::{Outcome, Piece, Request};
+pub use url::Url;

@@ -1,6 +1,6 @@
 //! Pieces fetched over several connections at once and written to one output *in order*:
 //! HLS/DASH fragments joined straight into their output (yt-dlp then skips its own
-//! read-everything-again pass), and `-o -` streamed to standard output over `-x` connections.
+//! read-everything-again pass), and a request's writer (`-o -`) fed over `-x` connections.
 //!
 //! The piece at the head of the output streams straight through to it. The pieces after it,
 //! already being fetched, wait in memory within a byte budget ([`BUDGET`]); when the budget is
@@ -30,35 +30,29 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::body::Body;
-use crate::download::{recorded, retry_wait, Context, Job, Outcome};
+use crate::download::{recorded, retry_wait, Context};
 use crate::error::Error;
+use crate::events::{self, Counters, Event, Level, Progress};
 use crate::http::{self, Ranged, Validators};
 use crate::output::{self, part_path, PartFile};
-use crate::progress::{self, Counters, Event, Level, Progress};
 use crate::range::{check_content_range, ByteRange};
+use crate::request::{Outcome, Piece, Request, Writer};
 use crate::resume::{self, state_path};
 use crate::retry::Backoff;
 
 /// Bytes of later pieces held in memory while the head piece is still arriving.
 pub const BUDGET: usize = 32 << 20;
-/// Piece size for `-o -` over several connections (or `--chunk-size`, if larger): big enough
+/// Piece size for a writer over several connections (or `--chunk-size`, if larger): big enough
 /// that a request's round trip is a small part of its time, small enough that `-x` of them fit
 /// in [`BUDGET`].
-const STDOUT_PIECE: u64 = 4 << 20;
+const WRITER_PIECE: u64 = 4 << 20;
 /// How often a joined file's progress is saved.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
-
-/// One piece of an ordered download: a URL, or only some bytes of it (`end` exclusive).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Piece {
-    pub url: String,
-    pub range: Option<ByteRange>,
-}
 
 /// Where the pieces go.
 enum Sink {
     File(PartFile),
-    Stdout(tokio::io::Stdout),
+    Writer(Writer),
 }
 
 /// The resume state of a joined file: the first `done` of its `pieces` pieces are the first
@@ -93,26 +87,25 @@ enum Msg {
 /// Downloads `job.pieces` joined, in order, into `job.output` (through `.part`, renamed when
 /// complete). Pieces that fail are skipped with a warning when the run allows it (HLS/DASH:
 /// yt-dlp skips unavailable fragments), as long as at least one piece arrives.
-pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
+pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let out = job
-        .output
-        .as_deref()
-        .expect("joined jobs name their output");
-    let out = match out == Path::new("-") {
-        true => out.to_owned(),
-        false => crate::download::place(job, out),
-    };
     // Known when every piece has a byte range (DASH), else estimated as fragments arrive.
     let total = job.pieces.iter().map(|p| p.range.map(|r| r.len())).sum();
-    if out == Path::new("-") {
+    if let Some(writer) = &job.writer {
         let _transfer = transfer_slot(ctx).await?;
-        let base = start(ctx, id, job, (&out, &out), total, 0);
+        let to = Path::new("-");
+        let base = start(ctx, id, job, (to, to), total, 0);
         let written = Run::new(ctx, id, job, 0, None)
-            .write(Sink::Stdout(tokio::io::stdout()), base.clone(), 0, None)
+            .write(Sink::Writer(writer.clone()), base.clone(), 0, None)
             .await?;
-        return Ok(finished(ctx, &base, out, written, 0, started));
+        return Ok(finished(ctx, &base, None, written, 0, started));
     }
+    let Some(out) = job.output.as_deref().map(|o| job.place(o)) else {
+        return Err(Error::Invalid(format!(
+            "{}: a joined download needs an output path or a writer",
+            job.url
+        )));
+    };
     let key = record_key(job);
     if let Ok(meta) = std::fs::metadata(&out) {
         if let Some(done) = recorded(&key, &out, &meta, started) {
@@ -144,12 +137,18 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Out
     part.sync().await?;
     resume::remove(&state_file);
     output::finish(&part, &out, &key, None).await?;
-    Ok(finished(ctx, &base, out, written, resumed, started))
+    Ok(finished(ctx, &base, Some(out), written, resumed, started))
 }
 
-/// `-o -`: the file streams to standard output in order while it downloads, over `-x`
-/// connections when the server supports ranges (pieces of [`STDOUT_PIECE`]), else over one.
-pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Result<Outcome, Error> {
+/// A request with a writer (the binary's `-o -`): the file streams to it in order while it
+/// downloads, over `-x` connections when the server supports ranges (pieces of
+/// [`WRITER_PIECE`]), else over one.
+pub(crate) async fn to_writer(
+    ctx: &Arc<Context>,
+    id: usize,
+    job: &Request,
+    writer: Writer,
+) -> Result<Outcome, Error> {
     let started = Instant::now();
     let url = http::parse_url(&job.url)?;
     let _transfer = transfer_slot(ctx).await?;
@@ -166,7 +165,7 @@ pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Resul
     if let Some(size) = probe.size() {
         crate::download::check_filesize(ctx, &url, size)?;
     }
-    let piece_size = STDOUT_PIECE
+    let piece_size = WRITER_PIECE
         .max(ctx.options.min_split)
         .min(ctx.options.http_chunk_size.unwrap_or(u64::MAX));
     let (pieces, total) = match probe.total() {
@@ -190,19 +189,18 @@ pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Resul
             probe.size(),
         ),
     };
-    let path = PathBuf::from("-");
-    let job = Job {
+    let path = Path::new("-");
+    let job = Request {
         pieces,
-        output: Some(path.clone()),
         ..job.clone()
     };
-    let mut base = start(ctx, id, &job, (&path, &path), total, 0);
+    let mut base = start(ctx, id, &job, (path, path), total, 0);
     base.fragment_count = None; // pieces of one file, not fragments
     let run = Run {
         concurrency: ctx.options.connections,
         ..Run::new(ctx, id, &job, 0, None)
     };
-    let sink = Sink::Stdout(tokio::io::stdout());
+    let sink = Sink::Writer(writer);
     let written = run
         .write(sink, base.clone(), 0, Some((probe.resp, probe.validators)))
         .await?;
@@ -213,12 +211,12 @@ pub(crate) async fn to_stdout(ctx: &Arc<Context>, id: usize, job: &Job) -> Resul
             expected: t,
         });
     }
-    Ok(finished(ctx, &base, path, written, 0, started))
+    Ok(finished(ctx, &base, None, written, 0, started))
 }
 
 /// The completion record's key: the URL; a byte range or a piece count makes it unique (every
 /// piece of a BYTERANGE playlist has the same URL).
-fn record_key(job: &Job) -> String {
+fn record_key(job: &Request) -> String {
     match job.pieces.as_slice() {
         [one] => match one.range {
             Some(r) => format!("{}#bytes={}-{}", one.url, r.start, r.end),
@@ -252,7 +250,7 @@ async fn transfer_slot(ctx: &Context) -> Result<OwnedSemaphorePermit, Error> {
 fn start(
     ctx: &Context,
     id: usize,
-    job: &Job,
+    job: &Request,
     files: (&Path, &Path),
     total: Option<u64>,
     resumed: u64,
@@ -265,7 +263,7 @@ fn start(
 fn finished(
     ctx: &Context,
     base: &Progress,
-    path: PathBuf,
+    path: Option<PathBuf>,
     bytes: u64,
     resumed: u64,
     started: Instant,
@@ -299,7 +297,7 @@ impl<'a> Run<'a> {
     fn new(
         ctx: &'a Arc<Context>,
         id: usize,
-        job: &'a Job,
+        job: &'a Request,
         first: usize,
         state: Option<&'a Path>,
     ) -> Run<'a> {
@@ -326,7 +324,7 @@ impl<'a> Run<'a> {
         let counters = Arc::new(Counters::default());
         counters.downloaded.store(resumed, Ordering::Relaxed);
         counters.fragments.store(self.first, Ordering::Relaxed);
-        let sampler = progress::spawn_sampler(
+        let sampler = events::spawn_sampler(
             ctx.events.clone(),
             Arc::clone(&counters),
             base,
@@ -453,12 +451,16 @@ impl<'a> Run<'a> {
 
 impl Sink {
     async fn write(&mut self, bytes: &Bytes, pos: u64) -> Result<(), Error> {
+        let to_writer = |e| Error::io("the output writer", e);
         match self {
             Sink::File(part) => part.write_at(bytes, pos),
-            Sink::Stdout(out) => out
-                .write_all(bytes)
-                .await
-                .map_err(|e| Error::io("standard output", e)),
+            Sink::Writer(Writer::Async(w)) => {
+                w.lock().await.write_all(bytes).await.map_err(to_writer)
+            }
+            Sink::Writer(Writer::Callback(f)) => {
+                let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+                f(bytes).map_err(to_writer)
+            }
         }
     }
 
@@ -466,8 +468,8 @@ impl Sink {
     fn rewind(&mut self, pos: u64) -> Result<(), Error> {
         match self {
             Sink::File(part) => part.set_len(pos),
-            Sink::Stdout(_) => Err(Error::io(
-                "standard output",
+            Sink::Writer(_) => Err(Error::io(
+                "the output writer",
                 std::io::Error::other("a failed fragment was partly written already"),
             )),
         }
@@ -475,11 +477,13 @@ impl Sink {
 
     async fn flush(&mut self) -> Result<(), Error> {
         match self {
-            Sink::File(_) => Ok(()),
-            Sink::Stdout(out) => out
+            Sink::Writer(Writer::Async(w)) => w
+                .lock()
+                .await
                 .flush()
                 .await
-                .map_err(|e| Error::io("standard output", e)),
+                .map_err(|e| Error::io("the output writer", e)),
+            _ => Ok(()),
         }
     }
 }

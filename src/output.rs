@@ -202,11 +202,6 @@ impl PartFile {
             .map_err(|e| Error::io(&self.path, e))?
             .len())
     }
-
-    /// True when the file is empty.
-    pub fn is_empty(&self) -> Result<bool, Error> {
-        Ok(self.len()? == 0)
-    }
 }
 
 /// Gives the finished (and synced) `.part` its `modified` time if one is wanted, records it as

@@ -134,6 +134,7 @@ impl RangeSet {
     }
 
     /// The ranges, sorted and merged.
+    #[cfg(test)]
     pub fn ranges(&self) -> &[ByteRange] {
         &self.ranges
     }
@@ -159,11 +160,6 @@ impl RangeSet {
     /// Total number of bytes in the set.
     pub fn len(&self) -> u64 {
         self.ranges.iter().map(ByteRange::len).sum()
-    }
-
-    /// True when the set holds no byte.
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
     }
 
     /// True when `[0, size)` is entirely in the set.

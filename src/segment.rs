@@ -15,10 +15,10 @@ use reqwest::{header, Response, StatusCode};
 use crate::body::{self, Body};
 use crate::download::{Source, Transfer};
 use crate::error::Error;
+use crate::events::Level;
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
 use crate::output::Pending;
-use crate::progress::Level;
 use crate::range::{check_content_range, ByteRange};
 use crate::retry::Backoff;
 use crate::scheduler::{Claim, How, Next};
@@ -377,7 +377,7 @@ async fn read(
                     format!(
                         "a fresh connection was no faster at byte {at} ({}/s): the server is the \
                          limit, continuing at its pace",
-                        crate::progress::human_bytes(speed as u64)
+                        crate::events::human_bytes(speed as u64)
                     ),
                 );
                 return Ok(ReadEnd::Done);

@@ -1,7 +1,7 @@
 //! The benchmark's server: the e2e test server with its shaping switched on. Serves generated
 //! files from memory, caps each TCP connection's rate (held across keep-alive requests), delays
 //! every new connection and every reply by a fixed latency (this kernel has no netem), and can
-//! make every n-th connection slow.
+//! make every n-th connection slow, or one reply (`--trickle`: restart the server per run).
 //!
 //! ```text
 //! bench-server --listen 127.0.0.1:0 --file /big.bin=128M --rate 4M --latency 40ms --slow-every 4 --slow-divisor 8
@@ -13,8 +13,11 @@ mod server;
 
 use std::time::Duration;
 
-use fastdl::cli::{parse_duration, parse_size};
-use server::{payload, Resource, Server, Shaping};
+#[path = "../../src/bin/fastdl/units.rs"]
+mod units;
+
+use server::{payload, Resource, Server, Shaping, Trickle};
+use units::{parse_duration, parse_size};
 
 fn main() {
     let mut listen = "127.0.0.1:0".to_string();
@@ -22,6 +25,7 @@ fn main() {
     let mut shaping = Shaping::default();
     let mut slow: Option<(u64, u64)> = None;
     let mut hls: Option<(String, String, usize)> = None;
+    let mut trickle = None;
     let mut args = std::env::args().skip(1);
     let die = |msg: String| -> ! {
         eprintln!("bench-server: {msg}");
@@ -32,7 +36,7 @@ fn main() {
             args.next()
                 .unwrap_or_else(|| die(format!("{flag} needs a value")))
         };
-        let ok = |r: Result<u64, fastdl::Error>| r.unwrap_or_else(|e| die(e.to_string()));
+        let ok = |r: Result<u64, String>| r.unwrap_or_else(|e| die(e));
         match flag.as_str() {
             "--listen" => listen = value(),
             "--file" => {
@@ -40,7 +44,7 @@ fn main() {
                 let (path, size) = v
                     .split_once('=')
                     .unwrap_or_else(|| die(format!("--file {v}: want PATH=SIZE")));
-                files.push((path.to_string(), ok(parse_size(size, "--file"))));
+                files.push((path.to_string(), ok(parse_size(size))));
             }
             // Many small files: --files PREFIX=COUNTxSIZE serves PREFIX0..PREFIX{COUNT-1}.
             "--files" => {
@@ -54,7 +58,7 @@ fn main() {
                 let count: u64 = count
                     .parse()
                     .unwrap_or_else(|_| die(format!("--files {v}: bad count")));
-                let size = ok(parse_size(size, "--files"));
+                let size = ok(parse_size(size));
                 files.extend((0..count).map(|i| (format!("{prefix}{i}"), size)));
             }
             // An HLS VOD playlist over files served with --files: --hls /v.m3u8=/s/f:600
@@ -71,11 +75,8 @@ fn main() {
                     .unwrap_or_else(|_| die(format!("--hls {v}: bad count")));
                 hls = Some((path.to_string(), prefix.to_string(), count));
             }
-            "--rate" => shaping.rate_per_connection = Some(ok(parse_size(&value(), "--rate"))),
-            "--latency" => {
-                shaping.latency =
-                    parse_duration(&value(), "--latency").unwrap_or_else(|e| die(e.to_string()))
-            }
+            "--rate" => shaping.rate_per_connection = Some(ok(parse_size(&value()))),
+            "--latency" => shaping.latency = parse_duration(&value()).unwrap_or_else(|e| die(e)),
             "--slow-every" => {
                 slow = Some((
                     value()
@@ -89,6 +90,22 @@ fn main() {
                     .parse()
                     .unwrap_or_else(|_| die("--slow-divisor: number".into()));
                 slow = Some((slow.map_or(4, |s| s.0), d));
+            }
+            // The first reply starting in FROM..TO is sent at RATE: --trickle 12M-20M=1K
+            "--trickle" => {
+                let v = value();
+                let parsed = v.split_once('=').and_then(|(span, rate)| {
+                    let (from, to) = span.split_once('-')?;
+                    let size = |s: &str| parse_size(s).ok();
+                    Some(Trickle {
+                        from: size(from)?,
+                        to: size(to)?,
+                        rate: size(rate)?,
+                    })
+                });
+                trickle = Some(
+                    parsed.unwrap_or_else(|| die(format!("--trickle {v}: want FROM-TO=RATE"))),
+                );
             }
             other => die(format!("unknown flag {other}")),
         }
@@ -113,7 +130,9 @@ fn main() {
                     .collect();
                 println!("file {path} {size} {hex}");
             }
-            srv.add(path, Resource::new(body));
+            let mut res = Resource::new(body);
+            res.trickle = trickle;
+            srv.add(path, res);
         }
         if let Some((path, prefix, count)) = &hls {
             use sha2::Digest;

@@ -1,14 +1,26 @@
 //! The `fastdl` binary: parse arguments and the config file, build the jobs, run them, turn the
-//! result into an exit code. Everything else is in the library.
+//! result into an exit code. Downloading is the library's; this binary owns the command line,
+//! the config file, the input formats, the rendering and the exit codes.
 
 use std::io::Read;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use fastdl::error::exit;
-use fastdl::progress::Renderer;
-use fastdl::shutdown::Shutdown;
-use fastdl::{batch, cli, config, http, input, Context, Error, Job};
+use fastdl::{CookieJar, Error};
+
+mod batch;
+mod cli;
+mod config;
+mod exit;
+mod fragment;
+mod info_json;
+mod input;
+mod job;
+mod render;
+mod settings;
+mod units;
+
+use job::Job;
+use render::Renderer;
 
 fn main() -> ExitCode {
     match prepare() {
@@ -35,7 +47,7 @@ fn main() -> ExitCode {
 fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
     let mut args = cli::parse()?;
     if args.help {
-        print!("{}", cli::HELP);
+        print!("{}", cli::help());
         return Ok(None);
     }
     if args.version {
@@ -46,7 +58,7 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
     check_stdin(&args)?;
     let cookies = cookie_jar(&args)?;
     if args.print_config {
-        print!("{}", http::hide_passwords(&args.print_config()));
+        print!("{}", fastdl::hide_passwords(&args.print_config()));
         return Ok(None);
     }
     let jobs = jobs(&args)?;
@@ -55,14 +67,12 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
 }
 
 /// Reads `--cookies FILE|-` (before anything starts, so a bad jar is a usage error).
-fn cookie_jar(args: &cli::Args) -> Result<Option<Arc<fastdl::cookies::CookieJar>>, Error> {
+fn cookie_jar(args: &cli::Args) -> Result<Option<CookieJar>, Error> {
     let Some(source) = &args.cookies else {
         return Ok(None);
     };
     let (text, name) = read_source(source, "cookies")?;
-    Ok(Some(Arc::new(fastdl::cookies::CookieJar::parse(
-        &text, &name,
-    )?)))
+    Ok(Some(CookieJar::parse(&text, &name)?))
 }
 
 /// The text of `FILE`, or of standard input for `-`, and a name for messages.
@@ -71,11 +81,11 @@ fn read_source(source: &str, what: &str) -> Result<(String, String), Error> {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|e| Error::Usage(format!("cannot read the {what} from stdin: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("cannot read the {what} from stdin: {e}")))?;
         Ok((text, "stdin".into()))
     } else {
         let text = std::fs::read_to_string(source)
-            .map_err(|e| Error::Usage(format!("{source}: cannot read the {what}: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("{source}: cannot read the {what}: {e}")))?;
         Ok((text, source.to_string()))
     }
 }
@@ -92,7 +102,7 @@ fn check_stdin(args: &cli::Args) -> Result<(), Error> {
     .map(|(_, flag)| flag)
     .collect();
     if readers.len() > 1 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Invalid(format!(
             "{} cannot all read standard input",
             readers.join(" and ")
         )));
@@ -128,39 +138,44 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
     }
     if let Some(file) = &args.fragments {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| Error::Usage(format!("{file}: cannot read the fragment job: {e}")))?;
-        jobs.extend(fastdl::fragment::parse(&text, file)?);
+            .map_err(|e| Error::Invalid(format!("{file}: cannot read the fragment job: {e}")))?;
+        jobs.extend(fragment::parse(&text, file)?);
     }
     if let Some(source) = &args.info_json {
         let (text, name) = read_source(source, "info JSON")?;
-        for mut job in fastdl::info_json::parse(&text, args.output.as_ref(), &name)? {
+        for mut job in info_json::parse(&text, args.output.as_ref(), &name)? {
             job.dir = args.dir.clone();
             jobs.push(job);
         }
     }
     if jobs.is_empty() {
-        return Err(Error::Usage("the input list has no URL".into()));
+        return Err(Error::Invalid("the input list has no URL".into()));
     }
     Ok(jobs)
 }
 
 async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
-    let (trigger, shutdown) = Shutdown::new();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        trigger.trigger();
-    });
+    // One plain file: its extra connections are worth opening early (preconnecting).
+    let preconnect = !args.no_preconnect && jobs.len() == 1 && jobs[0].pieces.is_empty();
+    let downloader = match args.downloader().preconnect(preconnect).build() {
+        Ok(d) => d,
+        Err(e) => return report(&e),
+    };
     let mut render = args.render_options();
     render.files = jobs.len();
-    let (events, renderer) = Renderer::spawn(render);
-    let mut options = args.options();
-    // One plain file: its extra connections are worth opening early (download::warm_up).
-    options.warm_up = !args.no_preconnect && jobs.len() == 1 && jobs[0].pieces.is_empty();
-    let code = match Context::new(options, events, shutdown) {
-        Ok(ctx) => batch::run(Arc::new(ctx), jobs).await,
-        Err(e) => report(&e),
-    };
-    let _ = renderer.await;
+    let rendering = Renderer::spawn(render, downloader.events());
+    let stop = downloader.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        stop.interrupt();
+    });
+    let requests = jobs
+        .into_iter()
+        .map(|job| args.request(job.into_request()))
+        .collect();
+    let failures_allowed = args.fragments.is_some() && !args.abort_on_unavailable_fragment;
+    let (summary, code) = batch::run(&downloader, requests, failures_allowed).await;
+    rendering.finish(Some(summary)).await;
     code
 }
 
@@ -179,6 +194,6 @@ async fn wait_for_signal() {
 
 /// Prints a run-ending error as one line (passwords in URLs hidden) and returns its exit code.
 fn report(e: &Error) -> u8 {
-    eprintln!("fastdl: error: {}", http::hide_passwords(&e.to_string()));
-    e.exit_code()
+    eprintln!("fastdl: error: {}", fastdl::hide_passwords(&e.to_string()));
+    exit::code(e)
 }

@@ -16,11 +16,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::download::Job;
-use crate::error::Error;
-use crate::http::parse_url;
-use crate::naming::sanitize;
-use crate::ordered::Piece;
+use fastdl::{parse_url, sanitize_file_name as sanitize, Error, Piece};
+
+use crate::job::Job;
 
 /// The part of an info or format dict fastdl uses; everything else is ignored.
 #[derive(Deserialize, Default)]
@@ -46,7 +44,7 @@ struct Fragment {
 
 /// The jobs for an info JSON. `output` is `-o`, `name` is for messages.
 pub fn parse(text: &str, output: Option<&PathBuf>, name: &str) -> Result<Vec<Job>, Error> {
-    let bad = |why: String| Error::Usage(format!("{name}: {why}"));
+    let bad = |why: String| Error::Invalid(format!("{name}: {why}"));
     let info: Info =
         serde_json::from_str(text).map_err(|e| bad(format!("not a yt-dlp info JSON: {e}")))?;
     let base = match output {
@@ -136,14 +134,14 @@ fn format_job(
                     _ => return Err(format!("fragment {i} has no url")),
                 };
                 parse_url(&url).map_err(|e| format!("fragment {i}: {e}"))?;
-                Ok(Piece { url, range: None })
+                Ok(Piece::new(url))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let first = pieces
             .first()
             .ok_or("the fragment list is empty")?
-            .url
-            .clone();
+            .url()
+            .to_string();
         return Ok(Job {
             url: first,
             pieces,
@@ -194,7 +192,7 @@ mod tests {
         assert!(jobs[0]
             .headers
             .contains(&("User-Agent".into(), "UA".into())));
-        let urls: Vec<_> = jobs[1].pieces.iter().map(|p| p.url.as_str()).collect();
+        let urls: Vec<_> = jobs[1].pieces.iter().map(|p| p.url()).collect();
         assert_eq!(urls, ["https://cdn/a/s0.m4s", "https://cdn/x.m4s"]);
 
         let one = r#"{"url":"http://h/f.webm","ext":"webm","format_id":"251"}"#;

@@ -20,11 +20,17 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::download::Job;
-use crate::error::Error;
-use crate::http::parse_url;
-use crate::ordered::Piece;
-use crate::range::ByteRange;
+use fastdl::{parse_url, Error, Piece};
+
+use crate::job::Job;
+
+/// `byte_range` in a fragment job: `end` exclusive.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByteRange {
+    start: u64,
+    end: u64,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,9 +56,9 @@ struct Fragment {
 /// `name` is for messages.
 pub fn parse(text: &str, name: &str) -> Result<Vec<Job>, Error> {
     let file: JobFile = serde_json::from_str(text)
-        .map_err(|e| Error::Usage(format!("{name}: not a fragment job: {e}")))?;
+        .map_err(|e| Error::Invalid(format!("{name}: not a fragment job: {e}")))?;
     if file.version != 1 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Invalid(format!(
             "{name}: fragment job version {} is not supported",
             file.version
         )));
@@ -60,26 +66,26 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Job>, Error> {
     let bad_path =
         |p: &PathBuf| p.as_os_str().is_empty() || p.to_string_lossy().chars().any(char::is_control);
     if file.output.as_ref().is_some_and(bad_path) {
-        return Err(Error::Usage(format!("{name}: bad output path")));
+        return Err(Error::Invalid(format!("{name}: bad output path")));
     }
     let mut jobs = Vec::new();
     let mut pieces = Vec::new();
     for (i, f) in file.fragments.into_iter().enumerate() {
-        let bad = |why: String| Error::Usage(format!("{name}: fragment {i}: {why}"));
+        let bad = |why: String| Error::Invalid(format!("{name}: fragment {i}: {why}"));
         parse_url(&f.url).map_err(|e| bad(e.to_string()))?;
         if let Some(r) = f.byte_range {
             if r.end <= r.start {
                 return Err(bad(format!("empty byte_range {}-{}", r.start, r.end)));
             }
         }
-        let piece = Piece {
-            url: f.url,
-            range: f.byte_range,
+        let piece = match f.byte_range {
+            Some(r) => Piece::range(f.url, r.start, r.end),
+            None => Piece::new(f.url),
         };
         match (&file.output, f.out) {
             (Some(_), None) => pieces.push(piece),
             (None, Some(out)) if !bad_path(&out) => jobs.push(Job {
-                url: piece.url.clone(),
+                url: piece.url().to_string(),
                 output: Some(out),
                 pieces: vec![piece],
                 ..Job::default()
@@ -93,10 +99,10 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Job>, Error> {
     }
     if let Some(output) = file.output {
         let Some(first) = pieces.first() else {
-            return Err(Error::Usage(format!("{name}: no fragments")));
+            return Err(Error::Invalid(format!("{name}: no fragments")));
         };
         jobs.push(Job {
-            url: first.url.clone(),
+            url: first.url().to_string(),
             output: Some(output),
             pieces,
             ..Job::default()
@@ -115,7 +121,7 @@ mod tests {
                      {"url":"http://h/all","out":"v.part-Frag1","byte_range":{"start":10,"end":20}}]}"#;
         let jobs = parse(ok, "job").unwrap();
         assert_eq!(jobs.len(), 2);
-        assert_eq!(jobs[1].pieces[0].range, Some(ByteRange::new(10, 20)));
+        assert_eq!(jobs[1].pieces[0].byte_range(), Some((10, 20)));
         let joined = r#"{"version":1,"output":"v.part","fragments":[{"url":"http://h/a.ts"},
                          {"url":"http://h/b.ts","byte_range":null}]}"#;
         let jobs = parse(joined, "job").unwrap();

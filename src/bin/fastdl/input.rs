@@ -18,12 +18,10 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::checksum::parse_checksum;
-use crate::cli::parse_size;
-use crate::download::Job;
-use crate::error::Error;
-use crate::http::{parse_header, parse_url};
-use crate::naming;
+use fastdl::{parse_url, Checksum, Error, Request};
+
+use crate::cli::{parse_header, parse_size};
+use crate::job::Job;
 
 /// One file of a batch: the job, and the line it came from (for messages). The job's `output`
 /// and `dir` are relative to the run's output directory; the caller joins them.
@@ -38,7 +36,7 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, Error> {
     let mut entries: Vec<Entry> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        let bad = |msg: String| Error::Usage(format!("{name}:{line}: {msg}"));
+        let bad = |msg: String| Error::Invalid(format!("{name}:{line}: {msg}"));
         if let Some(c) = raw.chars().find(|&c| c.is_control() && c != '\t') {
             return Err(bad(format!("control character {c:?} is not allowed")));
         }
@@ -88,7 +86,7 @@ fn option(entry: &mut Job, text: &str) -> Result<(), String> {
         "dir" => entry.dir = Some(relative_path(key, value)?),
         "checksum" => entry
             .checksums
-            .push(parse_checksum(value).map_err(|e| e.to_string())?),
+            .push(value.parse::<Checksum>().map_err(|e| e.to_string())?),
         "header" => entry
             .headers
             .push(parse_header(value).map_err(|e| e.to_string())?),
@@ -98,7 +96,7 @@ fn option(entry: &mut Job, text: &str) -> Result<(), String> {
             entry.connections = Some(count(value)?)
         }
         "limit-rate" | "max-download-limit" => {
-            let rate = parse_size(value, key).map_err(|e| e.to_string())?;
+            let rate = parse_size(value).map_err(|e| format!("{key}: {e}"))?;
             entry.limit_rate = (rate > 0).then_some(rate);
         }
         _ => {
@@ -133,10 +131,9 @@ impl Entry {
     pub fn expected_output(&self, dir: Option<&Path>) -> PathBuf {
         let name = match &self.job.output {
             Some(out) => out.clone(),
-            None => {
-                let url = parse_url(&self.job.url).expect("validated when parsed");
-                PathBuf::from(naming::file_name(None, &url))
-            }
+            None => Request::new(&self.job.url)
+                .planned_path()
+                .expect("validated when parsed"),
         };
         let mut path = dir.map(Path::to_path_buf).unwrap_or_default();
         if let Some(sub) = &self.job.dir {
@@ -153,7 +150,7 @@ pub fn check_duplicates(entries: &[Entry], dir: Option<&Path>, name: &str) -> Re
     for e in entries {
         let out = e.expected_output(dir);
         if let Some(first) = seen.insert(out.clone(), e.line) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{name}:{}: writes {}, like the entry on line {first}; give one of them out=",
                 e.line,
                 out.display()
@@ -221,7 +218,7 @@ mod tests {
             ("http://a/f\n  header=no colon\n", "urls.txt:2: bad header"),
             (
                 "http://a/f\n  checksum=sha-256=zz\n",
-                "urls.txt:2: bad --checksum",
+                "urls.txt:2: bad checksum",
             ),
             ("http://a/f\n  out\n", "urls.txt:2: expected key=value"),
         ];

@@ -1,0 +1,34 @@
+//! Process exit codes, documented in `docs/exit-codes.md` and `--help`, and the one mapping from
+//! the library's errors to them.
+
+use fastdl::Error;
+
+/// Everything downloaded and verified.
+pub const OK: u8 = 0;
+/// A download failed (network, HTTP status, server misbehaviour); retrying later may help.
+pub const DOWNLOAD: u8 = 1;
+/// Bad command line, configuration or input list.
+pub const USAGE: u8 = 2;
+/// The file's size is outside `--min-filesize`/`--max-filesize` (yt-dlp's meaning).
+pub const FILESIZE: u8 = 3;
+/// The output already exists (nothing was written).
+pub const EXISTS: u8 = 4;
+/// Checksum or length mismatch; the file was not kept.
+pub const INTEGRITY: u8 = 5;
+/// A local file could not be read or written (permissions, disk full).
+pub const IO: u8 = 6;
+/// Interrupted by SIGINT or SIGTERM; state saved, the same command resumes.
+pub const INTERRUPTED: u8 = 130;
+
+/// The exit code for `e`.
+pub fn code(e: &Error) -> u8 {
+    match e {
+        Error::Invalid(_) => USAGE,
+        Error::FileSize { .. } => FILESIZE,
+        Error::Exists { .. } => EXISTS,
+        Error::Integrity { .. } => INTEGRITY,
+        Error::Io { .. } => IO,
+        Error::Interrupted => INTERRUPTED,
+        _ => DOWNLOAD,
+    }
+}

@@ -1,0 +1,331 @@
+//! The entry point: a [`Downloader`] built once from a [`DownloaderBuilder`] and shared. It owns
+//! the HTTP client (connections are reused across downloads), the connection caps, the retry
+//! policy, the run-wide rate limit and the event subscribers.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::cookies::CookieJar;
+use crate::download::{self, Context, Options};
+use crate::error::Error;
+use crate::events::{EventStream, Events};
+use crate::remote::RemoteFile;
+use crate::request::{Outcome, Request};
+use crate::shutdown::{Shutdown, ShutdownTrigger};
+
+/// Downloads files over many connections, resumably, never writing a byte it cannot vouch for.
+///
+/// Cheap to clone; clones share connections, limits and subscribers.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), fastdl::Error> {
+/// let downloader = fastdl::Downloader::builder().connections(16).build()?;
+/// let outcome = downloader
+///     .download(fastdl::Request::new("https://example.com/big.iso").output("big.iso"))
+///     .await?;
+/// println!("{} bytes in {:?}", outcome.bytes, outcome.elapsed);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Downloader {
+    ctx: Arc<Context>,
+    trigger: Arc<ShutdownTrigger>,
+    /// The id of the next download started, for its events.
+    next_id: Arc<AtomicUsize>,
+}
+
+impl Downloader {
+    /// A downloader with the default settings.
+    pub fn new() -> Result<Downloader, Error> {
+        Downloader::builder().build()
+    }
+
+    pub fn builder() -> DownloaderBuilder {
+        DownloaderBuilder::default()
+    }
+
+    /// Subscribes to the events of every download from now on (see [`Event`]).
+    ///
+    /// [`Event`]: crate::Event
+    pub fn events(&self) -> EventStream {
+        self.ctx.events.subscribe()
+    }
+
+    /// Downloads one request. Its events carry the next id.
+    pub async fn download(&self, request: Request) -> Result<Outcome, Error> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        download::download(Arc::clone(&self.ctx), id, request).await
+    }
+
+    /// Downloads every request, [`concurrent_downloads`] at a time, in order of the list;
+    /// yields each result as it ends, with the request's position in the list. A failure stays
+    /// with its request. After [`interrupt`](Downloader::interrupt), no new request starts.
+    /// Dropping the stream stops the downloads.
+    ///
+    /// [`concurrent_downloads`]: DownloaderBuilder::concurrent_downloads
+    pub fn download_all<I>(&self, requests: I) -> Results
+    where
+        I: IntoIterator<Item = Request>,
+        I::IntoIter: Send + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let this = self.clone();
+        let requests = requests.into_iter();
+        let task = tokio::spawn(async move { this.run_all(requests, tx).await });
+        Results { rx, task }
+    }
+
+    async fn run_all(
+        self,
+        mut queue: impl Iterator<Item = Request>,
+        tx: mpsc::UnboundedSender<(usize, Result<Outcome, Error>)>,
+    ) {
+        let mut running = tokio::task::JoinSet::new();
+        // `-j` itself is enforced by the transfer slots; twice as many tasks lets files that
+        // are finishing (sync, verify, rename) overlap the next files' first requests.
+        let slots = 2 * self.ctx.options.concurrent_downloads.max(1);
+        let mut index = 0;
+        loop {
+            while running.len() < slots && !self.ctx.shutdown.is_set() {
+                let Some(request) = queue.next() else { break };
+                // Ids in list order, whichever task runs first.
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let (ctx, at) = (Arc::clone(&self.ctx), index);
+                index += 1;
+                running.spawn(async move { (at, download::download(ctx, id, request).await) });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let ended = joined.expect("download tasks do not panic");
+            if tx.send(ended).is_err() {
+                return; // nobody listens: the JoinSet's drop stops the rest
+            }
+        }
+    }
+
+    /// Opens `url` as a [`RemoteFile`]: read and seek it like a local file; only what is read
+    /// is fetched. Uses this downloader's connections, limits, retries and headers.
+    pub async fn open(&self, url: &str) -> Result<RemoteFile, Error> {
+        RemoteFile::open(Arc::clone(&self.ctx), url).await
+    }
+
+    /// Stops every download: each saves its progress and ends with [`Error::Interrupted`]
+    /// (the same request resumes later). For Ctrl-C.
+    pub fn interrupt(&self) {
+        self.trigger.trigger();
+    }
+}
+
+/// The results of [`Downloader::download_all`], as they come: `(position, result)`.
+#[derive(Debug)]
+pub struct Results {
+    rx: mpsc::UnboundedReceiver<(usize, Result<Outcome, Error>)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Results {
+    /// The next result to end; `None` when every request has.
+    pub async fn next(&mut self) -> Option<(usize, Result<Outcome, Error>)> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_core::Stream for Results {
+    type Item = (usize, Result<Outcome, Error>);
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Settings of a [`Downloader`]; every one has a default.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct DownloaderBuilder {
+    options: Options,
+}
+
+impl DownloaderBuilder {
+    /// Connections per file, 1 to 256 (default 8).
+    pub fn connections(mut self, n: usize) -> Self {
+        self.options.connections = n.clamp(1, 256);
+        self
+    }
+
+    /// The smallest range worth its own connection (default 1 MiB).
+    pub fn min_split(mut self, bytes: u64) -> Self {
+        self.options.min_split = bytes.max(1);
+        self
+    }
+
+    /// Files transferring at once in [`Downloader::download_all`] (default 16).
+    pub fn concurrent_downloads(mut self, n: usize) -> Self {
+        self.options.concurrent_downloads = n.max(1);
+        self
+    }
+
+    /// Connections in total, across every download (default 64).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.options.max_connections = n.max(1);
+        self
+    }
+
+    /// Connections to one host, across every download (default 16).
+    pub fn max_connections_per_host(mut self, n: usize) -> Self {
+        self.options.max_connections_per_host = n.max(1);
+        self
+    }
+
+    /// Retries of one request after a transient failure; `None` retries forever (default 10).
+    pub fn retries(mut self, retries: Option<u32>) -> Self {
+        self.options.retry.retries = retries;
+        self
+    }
+
+    /// The first retry's delay, doubled each time, with full jitter (default 500 ms).
+    pub fn retry_delay(mut self, delay: Duration) -> Self {
+        self.options.retry.delay = delay;
+        self
+    }
+
+    /// The longest wait between retries, `Retry-After` included (default 30 s).
+    pub fn max_retry_delay(mut self, delay: Duration) -> Self {
+        self.options.retry.max_delay = delay;
+        self
+    }
+
+    /// How long a connection may deliver nothing before it is replaced (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.http.timeout = timeout;
+        self
+    }
+
+    /// The limit for connecting, TCP and TLS (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.http.connect_timeout = timeout;
+        self
+    }
+
+    /// An `http://`, `https://`, `socks5://` or `socks5h://` proxy for every request. Without
+    /// one, the proxy environment variables apply; `""` ignores them.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.options.http.proxy = Some(url.into());
+        self
+    }
+
+    /// A header for every request (`Authorization` and `Cookie` never follow a redirect to
+    /// another origin).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.http.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// `User-Agent` (default `fastdl/VERSION`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.options.http.user_agent = user_agent.into();
+        self
+    }
+
+    pub fn referer(mut self, referer: impl Into<String>) -> Self {
+        self.options.http.referer = Some(referer.into());
+        self
+    }
+
+    /// Cookies, matched against every request and every redirect hop.
+    pub fn cookies(mut self, jar: CookieJar) -> Self {
+        self.options.http.cookies = Some(Arc::new(jar));
+        self
+    }
+
+    /// Bytes per second for every download together (0: no limit).
+    pub fn limit_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.options.limit_rate = (bytes_per_sec > 0).then_some(bytes_per_sec);
+        self
+    }
+
+    /// At most this many bytes per request (servers that throttle long ranges).
+    pub fn http_chunk_size(mut self, bytes: u64) -> Self {
+        self.options.http_chunk_size = (bytes > 0).then_some(bytes);
+        self
+    }
+
+    /// Also trust the CA certificates in this PEM file, besides the system's.
+    pub fn ca_certificate(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.options.http.ca_certificate = Some(pem_file.into());
+        self
+    }
+
+    /// Accepts any TLS certificate. Only for tests and hosts you trust by other means.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.options.http.insecure = accept;
+        self
+    }
+
+    /// Connects from this local address.
+    pub fn source_address(mut self, addr: IpAddr) -> Self {
+        self.options.http.source_address = Some(addr);
+        self
+    }
+
+    /// Reuses the bytes of an interrupted download, validated with `If-Range` (default true).
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.options.resume = resume;
+        self
+    }
+
+    /// Replaces an existing output file that fastdl cannot vouch for (default false: such a
+    /// download fails with [`Error::Exists`]).
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.options.overwrite = overwrite;
+        self
+    }
+
+    /// Gives a finished file the server's `Last-Modified` time (default false).
+    pub fn remote_time(mut self, remote_time: bool) -> Self {
+        self.options.remote_time = remote_time;
+        self
+    }
+
+    /// Time between two progress events of one download (default 500 ms).
+    pub fn progress_interval(mut self, interval: Duration) -> Self {
+        self.options.progress_interval = interval;
+        self
+    }
+
+    /// Opens a file's extra connections while a slow first reply is awaited, a round trip
+    /// sooner (default false: worth it when files are downloaded one at a time).
+    pub fn preconnect(mut self, preconnect: bool) -> Self {
+        self.options.warm_up = preconnect;
+        self
+    }
+
+    /// The downloader; [`Error::Invalid`] for a bad proxy, header or CA file.
+    pub fn build(self) -> Result<Downloader, Error> {
+        for (name, value) in &self.options.http.headers {
+            crate::http::check_header(name, value)?;
+        }
+        let (trigger, shutdown) = Shutdown::new();
+        let ctx = Context::new(self.options, Events::default(), shutdown)?;
+        Ok(Downloader {
+            ctx: Arc::new(ctx),
+            trigger: Arc::new(trigger),
+            next_id: Arc::default(),
+        })
+    }
+}
