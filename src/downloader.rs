@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::context::{Context, Options};
 use crate::cookies::CookieJar;
-use crate::download::{self, Context, Options};
+use crate::download;
 use crate::error::Error;
 use crate::events::{EventStream, Events};
 use crate::remote::RemoteFile;

@@ -53,16 +53,20 @@
 
 mod body;
 mod checksum;
+mod context;
 mod cookies;
 mod download;
 mod downloader;
 mod error;
 mod events;
+mod failure;
+mod finish;
 mod http;
 mod limits;
 mod naming;
 mod ordered;
 mod output;
+mod probe;
 mod range;
 mod ratelimit;
 mod remote;
@@ -71,7 +75,10 @@ mod resume;
 mod retry;
 mod scheduler;
 mod segment;
+mod segmented;
 mod shutdown;
+mod stream;
+mod transfer;
 
 pub use checksum::Checksum;
 pub use cookies::CookieJar;

@@ -30,9 +30,11 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::body::Body;
-use crate::download::{recorded, retry_wait, Context};
+use crate::context::{Context, OutputClaim};
 use crate::error::Error;
 use crate::events::{self, Counters, Event, Level, Progress};
+use crate::failure::retry_wait;
+use crate::finish::recorded;
 use crate::http::{self, Ranged, Validators};
 use crate::output::{self, part_path, PartFile};
 use crate::range::{check_content_range, ByteRange};
@@ -115,7 +117,7 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result
             return Err(Error::Exists { path: out });
         }
     }
-    let _claim = crate::download::OutputClaim::new(ctx, &out)?;
+    let _claim = OutputClaim::new(ctx, &out)?;
     let part_file = part_path(&out);
     let state_file = state_path(&part_file);
     let state = resume_state(ctx, &part_file, &state_file, job.pieces.len());
@@ -158,12 +160,12 @@ pub(crate) async fn to_writer(
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
     let probe = tokio::select! {
-        p = crate::download::probe(ctx, id, &url, (0, None), None) => p?,
+        p = crate::probe::probe(ctx, id, &url, (0, None), None) => p?,
         _ = ctx.shutdown.wait() => return Err(Error::Interrupted),
     };
     drop(permit); // piece 0's fetcher takes its own
     if let Some(size) = probe.size() {
-        crate::download::check_filesize(ctx, &url, size)?;
+        crate::probe::check_filesize(ctx, &url, size)?;
     }
     let piece_size = WRITER_PIECE
         .max(ctx.options.min_split)

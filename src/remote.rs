@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use url::Url;
 
 use crate::body::{self, Body};
-use crate::download::Context;
+use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Ranged, Validators};
 use crate::range::check_content_range;

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use reqwest::{header, Response, StatusCode};
 
 use crate::body::{self, Body};
-use crate::download::{Source, Transfer};
 use crate::error::Error;
 use crate::events::Level;
 use crate::http::{self, Ranged, Validators};
@@ -22,6 +21,7 @@ use crate::output::Pending;
 use crate::range::{check_content_range, ByteRange};
 use crate::retry::Backoff;
 use crate::scheduler::{Claim, How, Next};
+use crate::transfer::{Source, Transfer};
 
 /// How often a connection measures its speed and asks whether it should give way.
 const SPEED_PERIOD: Duration = Duration::from_millis(100);

@@ -1,0 +1,122 @@
+//! The end of a download: sync, length and digests checked on `FILE.part`, the rename and the
+//! completion record; and the start's question, whether an existing file is already this
+//! download, complete (then it is skipped without a request).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use url::Url;
+
+use crate::checksum::{self, Checksum};
+use crate::context::Context;
+use crate::error::Error;
+use crate::events::Progress;
+use crate::output::{self, PartFile};
+use crate::request::{Outcome, Request};
+
+/// What a download produces, fixed once its name is known.
+pub(crate) struct FileSpec {
+    pub(crate) id: usize,
+    /// The job's URL as given, for the completion record.
+    pub(crate) url: String,
+    /// Other servers of the same file, for extra connections (input lists' TAB mirrors).
+    pub(crate) mirrors: Vec<Url>,
+    pub(crate) output: PathBuf,
+    pub(crate) checksums: Vec<Checksum>,
+    pub(crate) started: Instant,
+    /// The modification time to give the finished file (`--remote-time`).
+    pub(crate) modified: Option<std::time::SystemTime>,
+}
+/// Syncs, checks length and digests, renames into place, and reports.
+pub(crate) async fn finish(
+    ctx: &Context,
+    file: &FileSpec,
+    part: &PartFile,
+    total: u64,
+    resumed: u64,
+    base: &Progress,
+) -> Result<Outcome, Error> {
+    part.sync().await?;
+    let len = part.len()?;
+    if len != total {
+        return Err(Error::Integrity {
+            path: file.output.clone(),
+            detail: format!("length is {len} bytes, expected {total}"),
+        });
+    }
+    if !file.checksums.is_empty() {
+        let (path, expected) = (part.path().to_owned(), file.checksums.clone());
+        tokio::task::spawn_blocking(move || checksum::verify(&path, &expected))
+            .await
+            .expect("checksum does not panic")
+            .map_err(|e| match e {
+                Error::Integrity { detail, .. } => Error::Integrity {
+                    path: file.output.clone(),
+                    detail,
+                },
+                other => other,
+            })?;
+    }
+    output::finish(part, &file.output, &file.url, file.modified).await?;
+    let elapsed = file.started.elapsed();
+    ctx.events.finish(base, total, resumed, elapsed);
+    Ok(Outcome {
+        path: Some(file.output.clone()),
+        bytes: total,
+        resumed,
+        elapsed,
+        skipped: false,
+    })
+}
+/// What to do about an output file that already exists: skip it when fastdl can vouch that it
+/// is this download, complete (its completion record matches, or every `--checksum` matches);
+/// otherwise refuse to touch it unless `--overwrite`.
+pub(crate) fn existing(
+    ctx: &Context,
+    job: &Request,
+    output: &Path,
+    started: Instant,
+) -> Result<Option<Outcome>, Error> {
+    if ctx.options.overwrite {
+        return Ok(None);
+    }
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(None);
+    };
+    if let Some(done) = recorded(&job.url, output, &meta, started) {
+        return Ok(Some(done));
+    }
+    if meta.is_file()
+        && !job.checksums.is_empty()
+        && checksum::verify(output, &job.checksums).is_ok()
+    {
+        return Ok(Some(skipped(output, meta.len(), started)));
+    }
+    Err(Error::Exists {
+        path: output.to_owned(),
+    })
+}
+/// `output` (whose metadata is `meta`) as a skipped download, if its completion record names
+/// `key` (the job's URL; a fragment adds its byte range) and the file is unchanged since.
+pub(crate) fn recorded(
+    key: &str,
+    output: &Path,
+    meta: &std::fs::Metadata,
+    started: Instant,
+) -> Option<Outcome> {
+    if !meta.is_file() {
+        return None;
+    }
+    let record = output::read_record(output)?;
+    (record.url == crate::http::hide_passwords(key) && record.matches(meta))
+        .then(|| skipped(output, meta.len(), started))
+}
+pub(crate) fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {
+    Outcome {
+        path: Some(output.to_owned()),
+        bytes,
+        resumed: 0,
+        elapsed: started.elapsed(),
+        skipped: true,
+    }
+}
