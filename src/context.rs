@@ -53,6 +53,7 @@ pub(crate) struct Options {
     /// `--abort-on-unavailable-fragment`: yt-dlp skips missing pieces).
     pub failures_allowed: bool,
 }
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -75,6 +76,7 @@ impl Default for Options {
         }
     }
 }
+
 /// What every download of a run shares: one HTTP client (so connections are reused), the
 /// options, the progress channel and the stop signal.
 #[derive(Debug, Clone)]
@@ -95,6 +97,7 @@ pub(crate) struct Context {
     /// Output paths being written by this run.
     pub(crate) claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
+
 impl Context {
     /// A `-v` logger for the requests of download `id`.
     pub fn tracer(&self, id: usize) -> impl Fn(String) + Sync + '_ {
@@ -164,12 +167,14 @@ impl Context {
         }
     }
 }
+
 /// An output path taken by a download of this run, so two batch entries that end up with the
 /// same name (say, from `Content-Disposition`) cannot write the same file. Released on drop.
 pub(crate) struct OutputClaim {
     pub(crate) claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
     pub(crate) path: PathBuf,
 }
+
 impl OutputClaim {
     pub(crate) fn new(ctx: &Context, path: &Path) -> Result<OutputClaim, Error> {
         let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,6 +190,7 @@ impl OutputClaim {
         })
     }
 }
+
 impl Drop for OutputClaim {
     fn drop(&mut self) {
         let mut set = self.claimed.lock().unwrap_or_else(|e| e.into_inner());

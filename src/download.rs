@@ -17,6 +17,7 @@ use crate::checksum::{self};
 use crate::context::{Context, OutputClaim};
 use crate::error::Error;
 use crate::events::Level;
+use crate::failure::{self, Decision, Place, Retries};
 use crate::finish::{existing, recorded, FileSpec};
 use crate::http::{self, Validators};
 use crate::naming;
@@ -28,8 +29,6 @@ use crate::resume::{self, state_path, ResumeState};
 use crate::segmented::segmented;
 use crate::stream::stream;
 
-/// A file that changes on the server more often than this while we download it is an error.
-const MAX_RESTARTS: u32 = 2;
 /// Downloads `job`; `id` tells its events apart from other downloads'. Emits `Finished` or
 /// `Failed`, then `Ended`, for it.
 pub(crate) async fn download(ctx: Arc<Context>, id: usize, job: Request) -> Result<Outcome, Error> {
@@ -40,8 +39,9 @@ pub(crate) async fn download(ctx: Arc<Context>, id: usize, job: Request) -> Resu
     ctx.events.ended(id, &job.url, &result);
     result
 }
+
 /// Tries the job's URL, then each mirror while the failure is about the source (a 404, a dead
-/// host), not about the file or the user.
+/// host), not about the file or the user; starts over when the file changed on the server.
 async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Request) -> Result<Outcome, Error> {
     if !job.pieces.is_empty() {
         return crate::ordered::join(ctx, id, job).await;
@@ -49,47 +49,43 @@ async fn download_inner(ctx: &Arc<Context>, id: usize, job: &Request) -> Result<
     if let Some(writer) = &job.writer {
         return crate::ordered::to_writer(ctx, id, job, writer.clone()).await;
     }
-    let mut result = download_from(ctx, id, job, &job.url).await;
-    for mirror in &job.mirrors {
-        match &result {
-            Err(e @ (Error::Status { .. } | Error::Transport { .. } | Error::Redirect { .. })) => {
-                ctx.events.log(
-                    Some(id),
-                    Level::Warning,
-                    format!("{e}; trying mirror {mirror}"),
-                );
-                result = download_from(ctx, id, job, mirror).await;
-            }
-            _ => break,
-        }
-    }
-    result
-}
-async fn download_from(
-    ctx: &Arc<Context>,
-    id: usize,
-    job: &Request,
-    url: &str,
-) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let url = http::parse_url(url)?;
+    let mut mirrors = job.mirrors.iter();
+    let mut url = http::parse_url(&job.url)?;
     let mut fresh = !ctx.options.resume;
     let mut restarts = 0;
+    // The file-level decisions never retry: that budget is the requests'.
+    let mut retries = Retries::new(&ctx.options.retry);
     loop {
-        match attempt(ctx, id, job, &url, fresh, started, true).await {
-            Err(Error::Changed { url, detail }) if restarts < MAX_RESTARTS => {
-                ctx.events.log(
-                    Some(id),
-                    Level::Warning,
-                    format!("{url}: the file changed on the server ({detail}); starting over"),
-                );
+        let err = match attempt(ctx, id, job, &url, fresh, started, true).await {
+            Err(e) => e,
+            ok => return ok,
+        };
+        let place = Place::File {
+            restarts,
+            mirrors_left: mirrors.len() > 0,
+        };
+        match failure::decide(ctx, Some(id), &mut retries, &err, place) {
+            Decision::Restart => {
+                ctx.events
+                    .log(Some(id), Level::Warning, format!("{err}; starting over"));
                 restarts += 1;
                 fresh = true;
             }
-            other => return other,
+            Decision::DropSource => {
+                let mirror = mirrors.next().expect("a mirror is left");
+                ctx.events.log(
+                    Some(id),
+                    Level::Warning,
+                    format!("{err}; trying mirror {mirror}"),
+                );
+                url = http::parse_url(mirror)?;
+            }
+            _ => return Err(err),
         }
     }
 }
+
 /// Resume state for `output`, if it exists, matches its `.part`, and can be validated.
 fn load_resume(ctx: &Context, id: usize, output: &Path) -> Option<ResumeState> {
     let part = part_path(output);
@@ -112,6 +108,7 @@ fn load_resume(ctx: &Context, id: usize, output: &Path) -> Option<ResumeState> {
     }
     Some(state)
 }
+
 /// One pass at the file; `Changed` makes the caller start over with `fresh`.
 async fn attempt(
     ctx: &Arc<Context>,
@@ -274,22 +271,27 @@ async fn attempt(
                 false => Arc::default(),
             };
             let permits = (permit, transfer, warm);
-            match segmented(ctx, &file, probe, (total, end), done, permits).await {
-                // The server broke range rules with no connection left to try: one plain stream.
-                Err(Error::RangeViolation { detail, .. }) => {
-                    ctx.events.log(
-                        Some(id),
-                        Level::Warning,
-                        format!("{url}: {detail}; downloading over a single connection"),
-                    );
-                    let (transfer, permit) = ctx.admit(&host).await;
-                    let (resp, final_url) = plain_get(ctx, id, url).await?;
-                    let size = crate::body::file_bytes(&resp);
-                    let v = Validators::default();
-                    stream(ctx, &file, resp, final_url, size, v, (permit, transfer)).await
-                }
-                other => other,
+            let err = match segmented(ctx, &file, probe, (total, end), done, permits).await {
+                Err(e) => e,
+                ok => return ok,
+            };
+            let mut retries = Retries::new(&ctx.options.retry);
+            if failure::decide(ctx, Some(id), &mut retries, &err, Place::Segments)
+                != Decision::OneStream
+            {
+                return Err(err);
             }
+            // The server broke range rules with no connection left to try: one plain stream.
+            ctx.events.log(
+                Some(id),
+                Level::Warning,
+                format!("{err}; downloading over a single connection"),
+            );
+            let (transfer, permit) = ctx.admit(&host).await;
+            let (resp, final_url) = plain_get(ctx, id, url).await?;
+            let size = crate::body::file_bytes(&resp);
+            let v = Validators::default();
+            stream(ctx, &file, resp, final_url, size, v, (permit, transfer)).await
         }
         ProbeKind::Full { size } => {
             if candidate.is_some() {

@@ -27,6 +27,7 @@ pub(crate) struct FileSpec {
     /// The modification time to give the finished file (`--remote-time`).
     pub(crate) modified: Option<std::time::SystemTime>,
 }
+
 /// Syncs, checks length and digests, renames into place, and reports.
 pub(crate) async fn finish(
     ctx: &Context,
@@ -68,6 +69,7 @@ pub(crate) async fn finish(
         skipped: false,
     })
 }
+
 /// What to do about an output file that already exists: skip it when fastdl can vouch that it
 /// is this download, complete (its completion record matches, or every `--checksum` matches);
 /// otherwise refuse to touch it unless `--overwrite`.
@@ -96,6 +98,7 @@ pub(crate) fn existing(
         path: output.to_owned(),
     })
 }
+
 /// `output` (whose metadata is `meta`) as a skipped download, if its completion record names
 /// `key` (the job's URL; a fragment adds its byte range) and the file is unchanged since.
 pub(crate) fn recorded(
@@ -111,6 +114,7 @@ pub(crate) fn recorded(
     (record.url == crate::http::hide_passwords(key) && record.matches(meta))
         .then(|| skipped(output, meta.len(), started))
 }
+
 pub(crate) fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {
     Outcome {
         path: Some(output.to_owned()),

@@ -33,14 +33,13 @@ use crate::body::Body;
 use crate::context::{Context, OutputClaim};
 use crate::error::Error;
 use crate::events::{self, Counters, Event, Level, Progress};
-use crate::failure::retry_wait;
+use crate::failure::{self, Decision, Place, Retries};
 use crate::finish::recorded;
 use crate::http::{self, Ranged, Validators};
 use crate::output::{self, part_path, PartFile};
 use crate::range::{check_content_range, ByteRange};
 use crate::request::{Outcome, Piece, Request, Writer};
 use crate::resume::{self, state_path};
-use crate::retry::Backoff;
 
 /// Bytes of later pieces held in memory while the head piece is still arriving.
 pub const BUDGET: usize = 32 << 20;
@@ -541,7 +540,7 @@ async fn fetch(
     let url = http::parse_url(&piece.url)?;
     let host = url.host_str().unwrap_or_default().to_string();
     let _permit = ctx.limits.acquire(&host).await;
-    let mut backoff = Backoff::new(&ctx.options.retry);
+    let mut retries = Retries::new(&ctx.options.retry);
     let mut piece_state = PieceState {
         whole: false,
         sent: 0,
@@ -559,24 +558,25 @@ async fn fetch(
         };
         match result {
             Ok(()) if piece_state.sent < piece.range.map_or(0, |r| r.len()) => {
-                backoff.reset(); // a `--http-chunk-size` request done; ask for the next
+                retries.reset(); // a `--http-chunk-size` request done; ask for the next
             }
             Ok(()) => return Ok(()),
-            // A server that cannot answer a range properly gets one chance to send the whole
-            // resource instead (its start is skipped).
-            Err((e @ Error::RangeViolation { .. }, _)) if !piece_state.whole => {
-                ctx.events.log(
-                    Some(shared.id),
-                    Level::Debug,
-                    format!("{e}; asking for the whole resource"),
-                );
-                piece_state.whole = true;
-            }
             Err((e, progressed)) => {
                 if progressed {
-                    backoff.reset();
+                    retries.reset();
                 }
-                retry_wait(ctx, shared.id, &mut backoff, e).await?;
+                let place = Place::Piece {
+                    whole: piece_state.whole,
+                };
+                match failure::decide(ctx, Some(shared.id), &mut retries, &e, place) {
+                    // A server that cannot answer a range properly gets one chance to send the
+                    // whole resource instead (its start is skipped).
+                    Decision::OneStream => piece_state.whole = true,
+                    Decision::Retry(delay) => {
+                        failure::pause(ctx, shared.id, &retries, &e, delay).await?
+                    }
+                    _ => return Err(e),
+                }
             }
         }
     }

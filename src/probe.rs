@@ -13,16 +13,17 @@ use url::Url;
 use crate::context::Context;
 use crate::error::Error;
 use crate::events::Level;
-use crate::failure::retry_wait;
+use crate::failure::{self, retry_wait, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
 use crate::range::check_content_range;
-use crate::retry::Backoff;
 
 /// A probe still unanswered after this long means a distant server: time to [`warm_up`].
 pub(crate) const WARM_UP_AFTER: Duration = Duration::from_millis(10);
+
 /// How long segments wait for early connections still opening before they open their own.
 const WARM_UP_PATIENCE: Duration = Duration::from_secs(2);
+
 /// The first reply of a download.
 pub(crate) struct Probe {
     pub resp: Response,
@@ -32,6 +33,7 @@ pub(crate) struct Probe {
     /// Where the reply's body starts.
     pub(crate) start: u64,
 }
+
 impl Probe {
     /// The file's size, when the server supports ranges (a 206 with its total).
     pub fn total(&self) -> Option<u64> {
@@ -49,6 +51,7 @@ impl Probe {
         }
     }
 }
+
 pub(crate) enum ProbeKind {
     /// 206 with a correct `Content-Range`: segmented download of `total` bytes, of which the
     /// reply holds those up to `end` (exclusive).
@@ -56,12 +59,14 @@ pub(crate) enum ProbeKind {
     /// 200: the whole file in one stream, of this length if known.
     Full { size: Option<u64> },
 }
+
 pub(crate) fn check_filesize_max(ctx: &Context, url: &Url, received: u64) -> Result<(), Error> {
     match ctx.options.filesize.1 {
         Some(max) if received > max => check_filesize(ctx, url, received),
         _ => Ok(()),
     }
 }
+
 /// `--min-filesize` and `--max-filesize` against a size (announced, or received so far).
 pub(crate) fn check_filesize(ctx: &Context, url: &Url, size: u64) -> Result<(), Error> {
     let detail = match ctx.options.filesize {
@@ -74,6 +79,7 @@ pub(crate) fn check_filesize(ctx: &Context, url: &Url, size: u64) -> Result<(), 
         detail,
     })
 }
+
 /// The first request: `Range: bytes=start-` (or up to `end`, exclusive, when the caller knows
 /// where the bytes it needs stop), retried like any other.
 pub(crate) async fn probe(
@@ -83,7 +89,7 @@ pub(crate) async fn probe(
     (start, end): (u64, Option<u64>),
     if_range: Option<&str>,
 ) -> Result<Probe, Error> {
-    let mut backoff = Backoff::new(&ctx.options.retry);
+    let mut retries = Retries::new(&ctx.options.retry);
     let end = match (end, ctx.options.http_chunk_size) {
         (Some(end), Some(c)) => Some(end.min(start + c)),
         (end, c) => end.or(c.map(|c| start + c)),
@@ -106,23 +112,27 @@ pub(crate) async fn probe(
             Ok((resp, final_url)) => {
                 return classify_probe(ctx, id, url, resp, final_url, (start, end)).await
             }
-            // 416 to `bytes=0-` is how some servers answer for an empty file; a plain GET settles it.
-            Err(Error::Status { status: 416, .. }) if start == 0 => {
+            Err(e) => e,
+        };
+        match failure::decide(ctx, Some(id), &mut retries, &err, Place::Probe { start }) {
+            // An empty file (some servers answer 416 to `bytes=0-`): a plain GET settles it.
+            Decision::OneStream => {
                 let (resp, final_url) = plain_get(ctx, id, url).await?;
                 return Ok(full_probe(resp, final_url));
             }
             // Our partial file is longer than the current one: it changed.
-            Err(Error::Status { status: 416, .. }) => {
+            Decision::Restart => {
                 return Err(Error::Changed {
                     url: url.to_string(),
                     detail: "it is now shorter than the part already downloaded".into(),
                 });
             }
-            Err(e) => e,
-        };
-        retry_wait(ctx, id, &mut backoff, err).await?;
+            Decision::Retry(delay) => failure::pause(ctx, id, &retries, &err, delay).await?,
+            _ => return Err(err),
+        }
     }
 }
+
 pub(crate) async fn classify_probe(
     ctx: &Context,
     id: usize,
@@ -164,6 +174,7 @@ pub(crate) async fn classify_probe(
         }
     }
 }
+
 pub(crate) fn full_probe(resp: Response, url: Url) -> Probe {
     Probe {
         validators: Validators::from_headers(resp.headers()),
@@ -175,20 +186,22 @@ pub(crate) fn full_probe(resp: Response, url: Url) -> Probe {
         start: 0,
     }
 }
+
 /// A GET without `Range`, retried.
 pub(crate) async fn plain_get(
     ctx: &Context,
     id: usize,
     url: &Url,
 ) -> Result<(Response, Url), Error> {
-    let mut backoff = Backoff::new(&ctx.options.retry);
+    let mut retries = Retries::new(&ctx.options.retry);
     loop {
         match http::get(&ctx.client, &ctx.options.http, url, None, &ctx.tracer(id)).await {
             Ok(ok) => return Ok(ok),
-            Err(e) => retry_wait(ctx, id, &mut backoff, e).await?,
+            Err(e) => retry_wait(ctx, id, &mut retries, e).await?,
         }
     }
 }
+
 /// Connections opened while a slow probe was in flight ([`warm_up`]): their permits, for the
 /// segments to take over, and a signal each time one is ready.
 #[derive(Default)]
@@ -200,6 +213,7 @@ pub(crate) struct Warm {
     pub(crate) since: std::sync::OnceLock<Instant>,
     pub(crate) ready: tokio::sync::Notify,
 }
+
 impl Warm {
     /// A permit for the next segment: an early connection's when one is ready; none while some
     /// are still opening (a server that stalls them gets new ones after a while); else a new one
@@ -217,6 +231,7 @@ impl Warm {
         }
     }
 }
+
 /// Opens the file's extra connections while its probe is still in flight, once that has taken
 /// longer than [`WARM_UP_AFTER`] (a distant server): each sends `Range: bytes=0-0` and goes back
 /// to the pool with its permit, so when the probe's reply says how to split the file the segments'

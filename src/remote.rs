@@ -29,9 +29,9 @@ use url::Url;
 use crate::body::{self, Body};
 use crate::context::Context;
 use crate::error::Error;
+use crate::failure::{self, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
 use crate::range::check_content_range;
-use crate::retry::Backoff;
 
 /// Bytes per cached block, and the first window.
 pub const BLOCK: u64 = 64 << 10;
@@ -130,7 +130,7 @@ impl RemoteFile {
     /// version.
     pub(crate) async fn open(ctx: Arc<Context>, url: &str) -> Result<RemoteFile, Error> {
         let url = http::parse_url(url)?;
-        let mut backoff = Backoff::new(&ctx.options.retry);
+        let mut retries = Retries::new(&ctx.options.retry);
         let trace = |line| ctx.events.log(None, crate::events::Level::Debug, line);
         let host = url.host_str().unwrap_or_default().to_string();
         let (resp, final_url) = loop {
@@ -142,9 +142,9 @@ impl RemoteFile {
             };
             match http::get(&ctx.client, &ctx.options.http, &url, Some(range), &trace).await {
                 Ok(ok) => break ok,
-                Err(e) => match backoff.next_delay(&e) {
-                    Some(delay) => tokio::time::sleep(delay).await,
-                    None => return Err(e),
+                Err(e) => match failure::decide(&ctx, None, &mut retries, &e, Place::Request) {
+                    Decision::Retry(delay) => failure::wait(&ctx, delay).await?,
+                    _ => return Err(e),
                 },
             }
         };
@@ -293,7 +293,7 @@ impl Shared {
         let (start, end) = (a * BLOCK, (b * BLOCK).min(self.size));
         let host = self.url.host_str().unwrap_or_default();
         let _permit = self.ctx.limits.acquire(host).await;
-        let mut backoff = Backoff::new(&self.ctx.options.retry);
+        let mut retries = Retries::new(&self.ctx.options.retry);
         let mut data = BytesMut::with_capacity((end - start) as usize);
         loop {
             let at = start + data.len() as u64;
@@ -301,11 +301,11 @@ impl Shared {
                 Ok(()) => break,
                 Err((e, progressed)) => {
                     if progressed {
-                        backoff.reset();
+                        retries.reset();
                     }
-                    match backoff.next_delay(&e) {
-                        Some(delay) => tokio::time::sleep(delay).await,
-                        None => return Err(e),
+                    match failure::decide(&self.ctx, None, &mut retries, &e, Place::Request) {
+                        Decision::Retry(delay) => failure::wait(&self.ctx, delay).await?,
+                        _ => return Err(e),
                     }
                 }
             }

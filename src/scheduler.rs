@@ -205,6 +205,11 @@ impl Scheduler {
         self.changed.notify_waiters();
     }
 
+    /// True when the file has other connections besides the caller's.
+    pub fn has_peers(&self) -> bool {
+        self.lock().workers > 1
+    }
+
     /// Lowers the number of connections by one because the server refused an extra one, and
     /// unregisters the caller. Returns false (and changes nothing) if the caller is the last
     /// connection, which must instead keep retrying.

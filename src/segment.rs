@@ -15,11 +15,11 @@ use reqwest::{header, Response, StatusCode};
 use crate::body::{self, Body};
 use crate::error::Error;
 use crate::events::Level;
+use crate::failure::{self, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
 use crate::output::Pending;
 use crate::range::{check_content_range, ByteRange};
-use crate::retry::Backoff;
 use crate::scheduler::{Claim, How, Next};
 use crate::transfer::{Source, Transfer};
 
@@ -27,9 +27,6 @@ use crate::transfer::{Source, Transfer};
 const SPEED_PERIOD: Duration = Duration::from_millis(100);
 /// How many times one connection may replace itself for being slow.
 const MAX_REPLACEMENTS: u32 = 3;
-/// Retries of a 403 on the last connection. The server served this file moments ago, so a 403
-/// now is more likely a connection limit than a denial; an expired signed URL still fails fast.
-const FORBIDDEN_RETRIES: u32 = 2;
 
 /// Why a connection stopped working on its claim early.
 enum Stop {
@@ -114,8 +111,7 @@ async fn fetch(
     replacements: &mut u32,
     source: &mut Source,
 ) -> Result<(), Stop> {
-    let mut backoff = Backoff::new(&t.ctx.options.retry);
-    let mut forbidden = 0;
+    let mut retries = Retries::new(&t.ctx.options.retry);
     loop {
         let Some(ByteRange { start: from, end }) = t.sched.position(claim) else {
             return Ok(());
@@ -142,7 +138,7 @@ async fn fetch(
         let (err, progressed) = match result {
             Ok(ReadEnd::Done) => return Ok(()),
             Ok(ReadEnd::More) => {
-                backoff.reset();
+                retries.reset();
                 continue;
             }
             Ok(ReadEnd::Yield(factor)) => {
@@ -159,59 +155,53 @@ async fn fetch(
             Err(e) => e,
         };
         if progressed {
-            backoff.reset();
+            retries.reset();
         }
-        if let Source::Mirror(i) = *source {
-            // A mirror that fails is not worth retrying: the file's own server is there.
-            let mirror = &t.mirrors[i];
-            mirror.dead.store(true, Ordering::Relaxed);
-            t.log(
-                Level::Warning,
-                format!("mirror {}: {err}; not using it", mirror.url),
-            );
-            *source = Source::Primary;
-            continue;
-        }
-        match &err {
-            Error::RangeViolation { .. } => {
-                return Err(if t.sched.stop_splitting() {
-                    Stop::Shed(err)
-                } else {
-                    Stop::Fail(err)
-                });
-            }
-            // A server refusing an *extra* connection is a limit, not a failure.
-            Error::Status {
-                status: 403 | 429 | 503,
-                ..
-            } if t.sched.shed() => {
-                return Err(Stop::Shed(err));
-            }
-            _ => {}
-        }
-        let forbidden_retry = matches!(err, Error::Status { status: 403, .. }) && {
-            forbidden += 1;
-            forbidden <= FORBIDDEN_RETRIES
+        let mut place = Place::Connection {
+            others: t.sched.has_peers(),
+            mirror: matches!(*source, Source::Mirror(_)),
         };
-        let delay = if forbidden_retry {
-            Some(t.ctx.options.retry.delay)
-        } else {
-            backoff.next_delay(&err)
-        };
-        match delay {
-            Some(delay) => {
-                t.log(
-                    Level::Debug,
-                    format!(
-                        "{err}; retry {} in {:.1}s from byte {}",
-                        backoff.failures(),
-                        delay.as_secs_f64(),
-                        t.sched.position(claim).map_or(end, |r| r.start)
-                    ),
-                );
-                tokio::time::sleep(delay).await;
+        loop {
+            let decision = failure::decide(&t.ctx, Some(t.id), &mut retries, &err, place);
+            match decision {
+                Decision::DropSource => {
+                    if let Source::Mirror(i) = *source {
+                        let mirror = &t.mirrors[i];
+                        mirror.dead.store(true, Ordering::Relaxed);
+                        t.log(
+                            Level::Warning,
+                            format!("mirror {}: {err}; not using it", mirror.url),
+                        );
+                    }
+                    *source = Source::Primary;
+                }
+                Decision::OneStream if t.sched.stop_splitting() => return Err(Stop::Shed(err)),
+                Decision::Shed if t.sched.shed() => return Err(Stop::Shed(err)),
+                // The others left meanwhile: this is the last connection now.
+                Decision::Shed => {
+                    place = Place::Connection {
+                        others: false,
+                        mirror: false,
+                    };
+                    continue;
+                }
+                Decision::Retry(delay) => {
+                    t.log(
+                        Level::Debug,
+                        format!(
+                            "{err}; retry {} in {:.1}s from byte {}",
+                            retries.failures(),
+                            delay.as_secs_f64(),
+                            t.sched.position(claim).map_or(end, |r| r.start)
+                        ),
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Decision::OneStream | Decision::Restart | Decision::Fail => {
+                    return Err(Stop::Fail(err))
+                }
             }
-            None => return Err(Stop::Fail(err)),
+            break;
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::transfer::{Mirror, Source, Transfer};
 
 /// How often the resume state is saved while downloading.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
+
 pub(crate) async fn segmented(
     ctx: &Arc<Context>,
     file: &FileSpec,
@@ -158,6 +159,7 @@ pub(crate) async fn segmented(
     }
     outcome
 }
+
 /// Adds connections to a running file while it has work worth splitting and permits are free
 /// (never waiting for one: a file's extra connections must not hold up other files' first).
 fn grow(t: &Arc<Transfer>, workers: &mut JoinSet<Result<(), Error>>, warm: &Warm) {

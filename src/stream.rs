@@ -11,7 +11,7 @@ use crate::body::Body;
 use crate::context::Context;
 use crate::error::Error;
 use crate::events::{self, Counters, Progress};
-use crate::failure::retry_wait;
+use crate::failure::{retry_wait, Retries};
 use crate::finish::{finish, FileSpec};
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
@@ -20,7 +20,6 @@ use crate::probe::check_filesize_max;
 use crate::range::check_content_range;
 use crate::request::Outcome;
 use crate::resume::{self, state_path};
-use crate::retry::Backoff;
 
 /// One connection, front to back: servers without ranges or without a known size.
 ///
@@ -50,7 +49,7 @@ pub(crate) async fn stream(
         ctx.options.progress_interval,
     );
     let result = async {
-        let mut backoff = Backoff::new(&ctx.options.retry);
+        let mut retries = Retries::new(&ctx.options.retry);
         let mut pos = 0u64;
         let mut reply = Some(resp);
         loop {
@@ -73,7 +72,7 @@ pub(crate) async fn stream(
                     {
                         Ok((r, _)) => r,
                         Err(e) => {
-                            retry_wait(ctx, file.id, &mut backoff, e).await?;
+                            retry_wait(ctx, file.id, &mut retries, e).await?;
                             continue;
                         }
                     }
@@ -98,7 +97,7 @@ pub(crate) async fn stream(
                 retry_wait(
                     ctx,
                     file.id,
-                    &mut backoff,
+                    &mut retries,
                     Error::Truncated {
                         url: url.to_string(),
                         got: 0,
@@ -122,15 +121,15 @@ pub(crate) async fn stream(
                             got: pos,
                             expected: s,
                         };
-                        retry_wait(ctx, file.id, &mut backoff, e).await?;
+                        retry_wait(ctx, file.id, &mut retries, e).await?;
                     }
                     _ => return Ok(pos),
                 },
                 Err((e, progressed)) => {
                     if progressed {
-                        backoff.reset();
+                        retries.reset();
                     }
-                    retry_wait(ctx, file.id, &mut backoff, e).await?;
+                    retry_wait(ctx, file.id, &mut retries, e).await?;
                 }
             }
         }
@@ -163,6 +162,7 @@ pub(crate) async fn stream(
     }
     outcome
 }
+
 /// Appends a reply's body at `pos`. On failure, says whether any byte was written.
 async fn read_stream(
     ctx: &Context,
@@ -202,6 +202,7 @@ async fn read_stream(
     counters.connections.store(0, Ordering::Relaxed);
     result.map_err(|e| (e, *pos > start))
 }
+
 fn write_buf(
     part: &PartFile,
     buf: &mut Pending,

@@ -30,6 +30,7 @@ pub(crate) struct Transfer {
     pub sched: Scheduler,
     pub counters: Arc<Counters>,
 }
+
 /// Another server of the file. Its replies are checked like the probe's server's, against the
 /// file's size and its own validators (servers' ETags differ), learned from its first reply.
 /// One that fails is dropped: its connections go to the probe's server.
@@ -38,12 +39,14 @@ pub(crate) struct Mirror {
     pub validators: std::sync::OnceLock<Validators>,
     pub dead: std::sync::atomic::AtomicBool,
 }
+
 /// Where a connection fetches from: the probe's server, or one of the mirrors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
     Primary,
     Mirror(usize),
 }
+
 impl Transfer {
     /// The source for a new connection: the probe's server and the live mirrors in turn.
     pub fn pick_source(&self) -> Source {
