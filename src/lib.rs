@@ -36,19 +36,20 @@
 //! flows one way:
 //!
 //! ```text
-//! Downloader (downloader.rs: settings, download_all)
-//!   → download      one file: probe, name, resume decision, verify, rename
+//! Downloader (downloader.rs: settings, download_all, events, interrupt, open)
+//!   → download      one file: mirrors, restarts, name, resume decision, fallback
 //!       → probe     the first request, which becomes the first segment
-//!       → transfer  what the connections of one file share (scheduler, part file, sources)
+//!       → segmented many connections (their shared state: transfer)
 //!           → scheduler  which connection fetches which bytes (holes, steals, races)
-//!           → segment    one connection: ranged GET, checks, retries, positional writes
+//!           → segment    one connection: ranged GET, checks, positional writes
 //!       → stream    one connection front to back (servers without ranges)
 //!       → finish    sync, length and digests, rename, completion record
 //!     or → ordered  pieces fetched at once, written in order (fragments, writers)
-//!   → remote        RemoteFile: reads served from a window of fetched ranges
-//! below them: http (client, redirects, credentials), body (what of a reply is the file's),
-//! failure (the one decision after any failure), retry (backoff), range, output, resume,
-//! checksum, naming, limits, ratelimit, cookies, shutdown; events go to every subscriber.
+//!   → remote        RemoteFile: reads served from a cache of fetched blocks
+//! below them: context (what a run shares), failure (the one decision after any failure),
+//! retry (backoff), http (client, redirects, credentials), body (which bytes of a reply are
+//! the file's), range, output, resume, checksum, naming, limits, ratelimit, cookies, shutdown;
+//! events go to every subscriber. docs/architecture.md has the table.
 //! ```
 
 mod body;

@@ -286,6 +286,10 @@ async fn the_remote_zip_example_fetches_a_small_fraction() {
         .collect();
     assert_eq!(listed, names);
     let after_list = srv.body_bytes();
+    eprintln!(
+        "remote-zip listing: {after_list} of {} bytes",
+        archive.len()
+    );
     assert!(
         after_list * 20 < archive.len() as u64,
         "listing fetched {after_list} of {} bytes",
@@ -296,6 +300,7 @@ async fn the_remote_zip_example_fetches_a_small_fraction() {
         let got = run(vec![srv.url("/a.zip"), member.into()]).await;
         assert_eq!(sha256(&got), sha256(&want), "{member}");
         let cost = srv.body_bytes() - before;
+        eprintln!("remote-zip {member}: {cost} of {} bytes", archive.len());
         assert!(
             cost * 20 < archive.len() as u64,
             "{member} fetched {cost} of {} bytes",

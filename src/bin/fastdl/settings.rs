@@ -540,8 +540,8 @@ pub static FLAGS: &[Flag] = &[
         aliases: &[],
         value: None,
         section: Section::Connections,
-        help: "do not open a file's extra connections while a slow first reply (> 10 ms) is \
-               awaited; by default they are, for one file",
+        help: "do not open a file's extra connections while a slow first reply (over 10 ms) \
+               is awaited; by default they are, for one file",
         default: None,
         key: None,
         set: |a, v| {
