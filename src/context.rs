@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::events::{Events, Level};
 use crate::http::{self, HttpOptions};
 use crate::limits::{Limits, Permit};
+use crate::output::{self, PartFile};
 use crate::ratelimit::RateLimiter;
 use crate::request::Request;
 use crate::retry::RetryPolicy;
@@ -168,26 +169,46 @@ impl Context {
     }
 }
 
-/// An output path taken by a download of this run, so two batch entries that end up with the
-/// same name (say, from `Content-Disposition`) cannot write the same file. Released on drop.
+/// The right to write one output: no other download of this run writes it (the run's set of
+/// paths), and no other process does (a lock on its `FILE.part`, held until this is dropped).
+/// Taken before anything on disk changes.
 pub(crate) struct OutputClaim {
-    pub(crate) claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
-    pub(crate) path: PathBuf,
+    claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
+    path: PathBuf,
+    part_path: PathBuf,
+    part: Arc<std::fs::File>,
 }
 
 impl OutputClaim {
-    pub(crate) fn new(ctx: &Context, path: &Path) -> Result<OutputClaim, Error> {
-        let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        if !set.insert(path.to_owned()) {
-            return Err(Error::Invalid(format!(
-                "{}: another download of this run writes the same file",
-                path.display()
-            )));
+    pub(crate) async fn take(ctx: &Context, path: &Path) -> Result<OutputClaim, Error> {
+        {
+            let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
+            if !set.insert(path.to_owned()) {
+                return Err(Error::Invalid(format!(
+                    "{}: another download of this run writes the same file",
+                    path.display()
+                )));
+            }
         }
-        Ok(OutputClaim {
+        let claim = |part| OutputClaim {
             claimed: Arc::clone(&ctx.claimed),
             path: path.to_owned(),
-        })
+            part_path: output::part_path(path),
+            part: Arc::new(part),
+        };
+        match output::lock_part(&output::part_path(path)).await {
+            Ok(part) => Ok(claim(part)),
+            Err(e) => {
+                let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
+                set.remove(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// The `.part`, opened for writing with `size` and `keep` as [`PartFile::open`] takes them.
+    pub(crate) fn part(&self, size: Option<u64>, keep: bool) -> Result<PartFile, Error> {
+        PartFile::open(&self.part_path, Arc::clone(&self.part), size, keep)
     }
 }
 

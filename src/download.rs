@@ -203,7 +203,7 @@ async fn attempt(
         }
     };
 
-    let _claim = OutputClaim::new(ctx, &output)?;
+    let claim = OutputClaim::take(ctx, &output).await?;
     let mut checksums = job.checksums.clone();
     let full_body = matches!(probe.kind, ProbeKind::Full { .. });
     // The digests of a compressed reply are the compressed bytes'.
@@ -223,6 +223,7 @@ async fn attempt(
         .filter(|_| ctx.options.remote_time)
         .and_then(|v| httpdate::parse_http_date(v).ok());
     let file = FileSpec {
+        claim,
         id,
         url: job.url.clone(),
         mirrors,

@@ -72,6 +72,10 @@ pub enum Error {
     #[error("{}: already exists; pass --overwrite to replace it or -o to choose another name", path.display())]
     Exists { path: PathBuf },
 
+    /// Another process (another fastdl) is downloading this output now.
+    #[error("{}: another fastdl is downloading this file now; wait for it to end, or choose another name (-o)", path.display())]
+    Busy { path: PathBuf },
+
     /// The finished file does not match the expected digest or length.
     #[error("{}: {detail}; the file was not kept", path.display())]
     Integrity { path: PathBuf, detail: String },

@@ -8,7 +8,7 @@ use std::time::Instant;
 use url::Url;
 
 use crate::checksum::{self, Checksum};
-use crate::context::Context;
+use crate::context::{Context, OutputClaim};
 use crate::error::Error;
 use crate::events::Progress;
 use crate::output::{self, PartFile};
@@ -16,6 +16,8 @@ use crate::request::{Outcome, Request};
 
 /// What a download produces, fixed once its name is known.
 pub(crate) struct FileSpec {
+    /// The right to write `output` (and its `.part`), held until the download ends.
+    pub(crate) claim: OutputClaim,
     pub(crate) id: usize,
     /// The job's URL as given, for the completion record.
     pub(crate) url: String,

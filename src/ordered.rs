@@ -116,12 +116,12 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result
             return Err(Error::Exists { path: out });
         }
     }
-    let _claim = OutputClaim::new(ctx, &out)?;
+    let claim = OutputClaim::take(ctx, &out).await?;
     let part_file = part_path(&out);
     let state_file = state_path(&part_file);
     let state = resume_state(ctx, &part_file, &state_file, job.pieces.len());
     let (first, resumed) = state.as_ref().map_or((0, 0), |s| (s.done, s.bytes));
-    let part = PartFile::open(&part_file, None, resumed > 0).await?;
+    let part = claim.part(None, resumed > 0)?;
     if resumed > 0 {
         part.set_len(resumed)?;
         ctx.events.log(

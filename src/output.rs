@@ -83,19 +83,14 @@ pub fn part_path(output: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-impl PartFile {
-    /// Opens `path` for writing. `keep` keeps its bytes (resuming); otherwise it is emptied.
-    /// A known `size` is set at once so positional writes anywhere are valid (the file is sparse
-    /// until written; no time is spent preallocating).
-    pub async fn open(path: &Path, size: Option<u64>, keep: bool) -> Result<PartFile, Error> {
-        let path = path.to_owned();
-        directory_op(move || PartFile::open_now(path, size, keep)).await
-    }
-
-    fn open_now(path: PathBuf, size: Option<u64>, keep: bool) -> Result<PartFile, Error> {
+/// Opens (creating it, and its directory) and locks `part`, the `.part` of a download: one
+/// process at a time may write it. Nothing in it is changed here.
+pub(crate) async fn lock_part(part: &Path) -> Result<File, Error> {
+    let part = part.to_owned();
+    directory_op(move || {
         // mkdir of an existing directory still takes its lock; a stat does not. With thousands
         // of files in one directory, that lock was the bottleneck of a batch.
-        if let Some(dir) = path
+        if let Some(dir) = part
             .parent()
             .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
         {
@@ -105,15 +100,37 @@ impl PartFile {
             .read(true)
             .write(true)
             .create(true)
-            .truncate(!keep)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+            .truncate(false)
+            .open(&part)
+            .map_err(|e| Error::io(&part, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy { path: part }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&part, e)),
+        }
+    })
+    .await
+}
+
+impl PartFile {
+    /// The locked `.part` at `path` ([`lock_part`]) for writing. `keep` keeps its bytes
+    /// (resuming); otherwise it is emptied. A known `size` is set at once so positional writes
+    /// anywhere are valid (the file is sparse until written; no time is spent preallocating).
+    pub fn open(
+        path: &Path,
+        file: Arc<File>,
+        size: Option<u64>,
+        keep: bool,
+    ) -> Result<PartFile, Error> {
+        if !keep {
+            file.set_len(0).map_err(|e| Error::io(path, e))?;
+        }
         if let Some(size) = size {
-            file.set_len(size).map_err(|e| Error::io(&path, e))?;
+            file.set_len(size).map_err(|e| Error::io(path, e))?;
         }
         Ok(PartFile {
-            file: Arc::new(file),
-            path,
+            file,
+            path: path.to_owned(),
             writing: Default::default(),
         })
     }

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::events::{self, Counters};
 use crate::finish::{finish, FileSpec};
 use crate::limits::Permit;
-use crate::output::{part_path, PartFile};
+use crate::output::part_path;
 use crate::probe::{Probe, Warm};
 use crate::range::RangeSet;
 use crate::request::Outcome;
@@ -37,7 +37,7 @@ pub(crate) async fn segmented(
     let part_file = part_path(&file.output);
     let state = state_path(&part_file);
     let resumed = done.len();
-    let part = PartFile::open(&part_file, Some(total), resumed > 0).await?;
+    let part = file.claim.part(Some(total), resumed > 0)?;
     let counters = Arc::new(Counters::default());
     counters.downloaded.store(resumed, Ordering::Relaxed);
     let t = Arc::new(Transfer {

@@ -37,7 +37,7 @@ pub(crate) async fn stream(
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     resume::remove(&state_path(&part_file));
-    let part = PartFile::open(&part_file, None, false).await?;
+    let part = file.claim.part(None, false)?;
     let counters = Arc::new(Counters::default());
     let base = ctx
         .events

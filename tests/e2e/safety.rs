@@ -226,3 +226,69 @@ async fn url_credentials_stay_with_their_host_and_out_of_the_output() {
         r.stderr
     );
 }
+
+/// Several fastdl processes on one output (what `xargs -P` users with colliding names get): one
+/// downloads, every other exits at once with code 7 and one clear line, and the file is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_one_output_exits_at_once() {
+    let srv = Server::start().await;
+    let body = payload(8 << 20, 77);
+    srv.add("/t.mp4", Resource::new(body.clone()));
+    // About 4 s over 8 connections: the others run while it does.
+    srv.cap(256 << 10);
+    let dir = TempDir::new();
+    let url = srv.url("/t.mp4");
+    let args = ["-q", "--overwrite", "--output=x.mp4.part", url.as_str()];
+    let first = command(&dir.0, &args).spawn().unwrap();
+    // The first holds the lock once its .part exists.
+    let part = dir.path("x.mp4.part.part");
+    let t0 = std::time::Instant::now();
+    while !part.exists() && t0.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(part.exists(), "the first download never started");
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let r = fastdl(&dir.0, &args).await;
+        assert_eq!(r.code, 7, "{}", r.stderr);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("another fastdl is downloading this file now"),
+            "{}",
+            r.stderr
+        );
+    }
+    let out = first.wait_with_output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha256_file(&dir.path("x.mp4.part")), sha256(&body));
+}
+
+/// SIGTERM ends a fastdl waiting in any phase, saving progress (exit 130).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_always_ends_fastdl() {
+    let srv = Server::start().await;
+    srv.add("/slow", Resource::new(payload(8 << 20, 78)));
+    srv.cap(1 << 20);
+    let dir = TempDir::new();
+    let child = command(&dir.0, &["-q", "-o", "s.bin", &srv.url("/slow")])
+        .spawn()
+        .unwrap();
+    let state = dir.path("s.bin.part.fastdl");
+    let t0 = std::time::Instant::now();
+    while saved_bytes(&state) == 0 && t0.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(interrupt(child, "-TERM").await, 130);
+    assert!(saved_bytes(&state) > 0, "progress was saved");
+}

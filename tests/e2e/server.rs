@@ -346,7 +346,7 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
     let rate = shaping
         .rate_per_connection
         .map(|r| match shaping.slow_every {
-            Some((n, div)) if conn % n == 0 => r / div,
+            Some((n, div)) if conn.is_multiple_of(n) => r / div,
             _ => r,
         });
     let mut bucket = Bucket {

@@ -47,8 +47,9 @@ pub fn help() -> String {
     out.push_str(
         "\nSIZE accepts 1048576, 512K, 1M, 1.5G; DURATION accepts 30, 30s, 500ms, 2m.\n\n\
          Exit codes:\n  0 success   1 download failed   2 usage error   3 outside \
-         --max/--min-filesize\n  4 output exists\n  5 checksum or length mismatch   6 local \
-         file error   130 interrupted (resumable)\n",
+         --max/--min-filesize\n  4 output exists   5 checksum or length mismatch   6 local \
+         file error\n  7 another fastdl is writing the output   130 interrupted \
+         (resumable)\n",
     );
     out
 }

@@ -17,6 +17,8 @@ pub const EXISTS: u8 = 4;
 pub const INTEGRITY: u8 = 5;
 /// A local file could not be read or written (permissions, disk full).
 pub const IO: u8 = 6;
+/// Another fastdl is downloading the same output now (nothing was changed).
+pub const BUSY: u8 = 7;
 /// Interrupted by SIGINT or SIGTERM; state saved, the same command resumes.
 pub const INTERRUPTED: u8 = 130;
 
@@ -28,6 +30,7 @@ pub fn code(e: &Error) -> u8 {
         Error::Exists { .. } => EXISTS,
         Error::Integrity { .. } => INTEGRITY,
         Error::Io { .. } => IO,
+        Error::Busy { .. } => BUSY,
         Error::Interrupted => INTERRUPTED,
         _ => DOWNLOAD,
     }
