@@ -112,7 +112,7 @@ pub(crate) fn recorded(
     if !meta.is_file() {
         return None;
     }
-    let record = output::read_record(output)?;
+    let record = crate::record::read(output)?;
     (record.url == crate::http::hide_passwords(key) && record.matches(meta))
         .then(|| skipped(output, meta.len(), started))
 }

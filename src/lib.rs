@@ -70,6 +70,7 @@ mod output;
 mod probe;
 mod range;
 mod ratelimit;
+mod record;
 mod remote;
 mod request;
 mod resume;

@@ -2,7 +2,6 @@
 //! at once, synced before the resume state may claim its bytes, renamed only when verified.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -143,7 +142,7 @@ impl PartFile {
     /// Writes `bytes` at `offset` (on the async thread, like [`PartFile::write_pending`]).
     pub fn write_at(&self, bytes: &[u8], offset: u64) -> Result<(), Error> {
         self.file
-            .write_all_at(bytes, offset)
+            .write_all_at_offset(bytes, offset)
             .map_err(|e| Error::io(&self.path, e))
     }
 
@@ -175,7 +174,7 @@ impl PartFile {
             let piece = &c[skip..c.len().min(skip + left)];
             skip = 0;
             self.file
-                .write_all_at(piece, at)
+                .write_all_at_offset(piece, at)
                 .map_err(|e| Error::io(&self.path, e))?;
             at += piece.len() as u64;
             left -= piece.len();
@@ -222,7 +221,8 @@ impl PartFile {
 }
 
 /// Gives the finished (and synced) `.part` its `modified` time if one is wanted, records it as
-/// `url` (see [`write_record`]; after the time is set, which the record vouches for) and moves
+/// `url` (the completion record, `record.rs`; after the time is set, which the record vouches
+/// for) and moves
 /// it to its final name.
 ///
 /// The directory is not synced: that serialised every file of a batch on the directory's lock.
@@ -240,88 +240,40 @@ pub async fn finish(
         if let Some(time) = modified {
             file.set_modified(time).map_err(|e| Error::io(&path, e))?;
         }
-        write_record(&path, &url);
+        crate::record::write(&path, &output, &url);
         std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
     })
     .await
 }
 
-/// What fastdl records on a file it finished, so a later run can skip it without asking the
-/// server (kept in the `user.fastdl` extended attribute, so no extra file litters the directory).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Record {
-    pub url: String,
-    pub size: u64,
-    /// Modification time when recorded, in nanoseconds: a file changed since is not vouched for.
-    pub mtime_ns: i128,
+/// Positional writes on every platform.
+trait WriteAt {
+    /// Writes all of `buf` at `offset`, leaving the file's cursor alone where the platform can.
+    fn write_all_at_offset(&self, buf: &[u8], offset: u64) -> std::io::Result<()>;
 }
 
-const RECORD_ATTR: &std::ffi::CStr = c"user.fastdl";
-
-impl Record {
-    /// True when `meta` still describes the file as recorded.
-    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
-        meta.len() == self.size && mtime_ns(meta) == Some(self.mtime_ns)
+impl WriteAt for File {
+    #[cfg(unix)]
+    fn write_all_at_offset(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(self, buf, offset)
     }
-}
 
-fn mtime_ns(meta: &std::fs::Metadata) -> Option<i128> {
-    let t = meta.modified().ok()?;
-    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(d.as_nanos() as i128)
-}
-
-fn c_path(path: &Path) -> Option<std::ffi::CString> {
-    use std::os::unix::ffi::OsStrExt;
-    std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
-}
-
-/// Records that `path` (the finished `.part`, about to be renamed) is `url`, complete. Best
-/// effort: on a filesystem without extended attributes, later runs simply cannot skip it.
-fn write_record(path: &Path, url: &str) {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return;
-    };
-    let Some(mtime_ns) = mtime_ns(&meta) else {
-        return;
-    };
-    let record = Record {
-        url: crate::http::hide_passwords(url).into_owned(),
-        size: meta.len(),
-        mtime_ns,
-    };
-    let value = serde_json::to_vec(&record).expect("record serialises");
-    if let Some(p) = c_path(path) {
-        // SAFETY: both pointers are valid NUL-terminated strings / a buffer of `value.len()`.
-        unsafe {
-            libc::setxattr(
-                p.as_ptr(),
-                RECORD_ATTR.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            );
+    /// `seek_write` may write less than asked (and moves the cursor, which nothing here uses).
+    #[cfg(windows)]
+    fn write_all_at_offset(&self, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_write(self, buf, offset) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    buf = &buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
     }
-}
-
-/// The completion record of `path`, if it has one.
-pub fn read_record(path: &Path) -> Option<Record> {
-    let p = c_path(path)?;
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: valid NUL-terminated strings and a buffer of `buf.len()` bytes.
-    let n = unsafe {
-        libc::getxattr(
-            p.as_ptr(),
-            RECORD_ATTR.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n <= 0 {
-        return None;
-    }
-    serde_json::from_slice(&buf[..n as usize]).ok()
 }
 
 /// Drops what is left of the first `skip` bytes of a stream from `chunk` (for a server that

@@ -352,3 +352,63 @@ async fn a_failing_url_falls_back_to_its_mirror() {
     assert!(r.stderr.contains("trying mirror"), "{}", r.stderr);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
 }
+
+/// On a filesystem without user extended attributes (ramfs here; FAT and exFAT drives, many
+/// NFS/SMB mounts), the completion records go to a journal in fastdl's state directory: a rerun
+/// skips every finished file without a request and leaves nothing beside the files, and a file
+/// changed since is not skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reruns_skip_finished_files_on_a_filesystem_without_xattrs() {
+    let Some(disk) = Mount::new("ramfs", "mode=0755") else {
+        eprintln!("SKIPPED: cannot mount a ramfs here");
+        return;
+    };
+    let srv = Server::start().await;
+    let mut list = String::new();
+    for i in 0..5 {
+        srv.add(
+            &format!("/f{i}.bin"),
+            Resource::new(payload(100_000 + i, 200 + i as u64)),
+        );
+        list.push_str(&format!("{}\n", srv.url(&format!("/f{i}.bin"))));
+    }
+    let dir = &disk.0;
+    let state = TempDir::new();
+    let state_dir = state.0.display().to_string();
+    let env = [("FASTDL_STATE_DIR", state_dir.as_str())];
+    let run = |args: Vec<String>| {
+        let dir = dir.0.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fastdl_with(&dir, &args, &env, None).await
+        }
+    };
+    std::fs::write(state.path("list.txt"), &list).unwrap();
+    let list_arg = state.path("list.txt").display().to_string();
+    assert_ok(&run(vec!["-i".into(), list_arg.clone()]).await);
+    let first = srv.seen().len();
+    let r = run(vec!["-i".into(), list_arg.clone()]).await;
+    assert_ok(&r);
+    assert_eq!(
+        srv.seen().len(),
+        first,
+        "the rerun asked the server nothing:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("5 skipped"), "{}", r.stderr);
+    assert_eq!(
+        dir.files(),
+        (0..5).map(|i| format!("f{i}.bin")).collect::<Vec<_>>(),
+        "nothing beside the files"
+    );
+    // A file changed since it was finished is no longer vouched for.
+    std::fs::write(dir.path("f3.bin"), b"edited by the user").unwrap();
+    let r = run(vec!["-i".into(), list_arg]).await;
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("f3.bin: already exists"), "{}", r.stderr);
+    assert!(r.stderr.contains("4 skipped"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(dir.path("f3.bin")).unwrap(),
+        b"edited by the user"
+    );
+}

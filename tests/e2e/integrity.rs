@@ -48,42 +48,9 @@ async fn server_digest_is_verified() {
     assert_eq!(sha256_file(&dir.path("r")), sha256(&body));
 }
 
-/// A tmpfs of `size` mounted on a directory, unmounted when dropped (needs root).
-struct SmallDisk(TempDir);
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = TempDir::new();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir.0)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk(dir))
-    }
-
-    fn resize(&self, size: &str) {
-        let status = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0 .0)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(&self.0 .0)
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_stops_cleanly_and_resumes_once_there_is_room() {
-    let Some(disk) = SmallDisk::mount("2M") else {
+    let Some(disk) = Mount::new("tmpfs", "size=2M") else {
         // Mounting needs root (CI runs as root; see docs/testing.md).
         eprintln!("SKIPPED: cannot mount a tmpfs here");
         return;
@@ -109,7 +76,7 @@ async fn a_full_disk_stops_cleanly_and_resumes_once_there_is_room() {
         names.iter().all(|n| !n.ends_with(".tmp")),
         "no half-written state left: {names:?}"
     );
-    disk.resize("16M");
+    disk.remount("size=16M");
     assert_ok(&fastdl(&dir.0, &["-o", "f", &srv.url("/f")]).await);
     assert_eq!(sha256_file(&dir.path("f")), sha256(&body));
 }

@@ -72,6 +72,8 @@ pub fn command_with_preconnect(dir: &Path, args: &[&str]) -> tokio::process::Com
         // Never read the real user's config file.
         .env_remove("FASTDL_CONFIG")
         .env("XDG_CONFIG_HOME", dir.join(".no-config"))
+        // Completion-record journals (filesystems without xattrs) stay out of the real home.
+        .env("FASTDL_STATE_DIR", dir.join(".no-state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -186,4 +188,38 @@ pub fn four_connections<'a>(rest: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["-x", "4", "-k", "256K"];
     args.extend(rest);
     args
+}
+
+/// A filesystem of type `fstype` mounted on a new directory, unmounted when dropped. Mounting
+/// needs root (CI runs as root; elsewhere the tests that need one say SKIPPED).
+pub struct Mount(pub TempDir);
+
+impl Mount {
+    pub fn new(fstype: &str, options: &str) -> Option<Mount> {
+        let dir = TempDir::new();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", fstype, "-o", options, fstype])
+            .arg(&dir.0)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Mount(dir))
+    }
+
+    pub fn remount(&self, options: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0 .0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.0 .0)
+            .status();
+    }
 }

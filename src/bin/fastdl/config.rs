@@ -2,8 +2,8 @@
 //! (`--max-retry-delay` is `max_retry_delay`), filling in whatever the command line left unset.
 //!
 //! Precedence: built-in defaults < file < command line. The file is `--config FILE`, else
-//! `$FASTDL_CONFIG`, else `$XDG_CONFIG_HOME/fastdl/config.toml` (default
-//! `~/.config/fastdl/config.toml`); `--no-config` skips it. A missing default file is fine; a
+//! `$FASTDL_CONFIG`, else the first of [`default_locations`] that exists; `--no-config` skips
+//! it. A missing default file is fine; a
 //! file named explicitly must exist. An unknown key or a bad value is an error naming the file,
 //! the line and the key: a typo must not silently do nothing.
 
@@ -40,13 +40,31 @@ pub fn locate(args: &Args) -> Result<Option<PathBuf>, Error> {
         }
         return Ok(Some(path));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    Ok(base
-        .map(|b| b.join("fastdl/config.toml"))
-        .filter(|p| p.is_file()))
+    Ok(default_locations().into_iter().find(|p| p.is_file()))
+}
+
+/// Where a config file is looked for, in order: `$XDG_CONFIG_HOME/fastdl/config.toml` (default
+/// `~/.config/fastdl/config.toml`) everywhere; on macOS also
+/// `~/Library/Application Support/fastdl/config.toml`; on Windows `%APPDATA%\fastdl\config.toml`.
+fn default_locations() -> Vec<PathBuf> {
+    let env = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let home = env("HOME");
+    let mut bases: Vec<PathBuf> = Vec::new();
+    bases.extend(env("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config"))));
+    if cfg!(target_os = "macos") {
+        bases.extend(home.map(|h| h.join("Library/Application Support")));
+    }
+    if cfg!(windows) {
+        bases.extend(env("APPDATA"));
+    }
+    bases
+        .into_iter()
+        .map(|b| b.join("fastdl").join("config.toml"))
+        .collect()
 }
 
 /// Loads the configuration file (if any) into the unset fields of `args`.

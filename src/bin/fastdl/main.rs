@@ -166,8 +166,11 @@ async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
     let rendering = Renderer::spawn(render, downloader.events());
     let stop = downloader.clone();
     tokio::spawn(async move {
+        // The first signal saves every running file's progress; a second one does not wait.
         wait_for_signal().await;
         stop.interrupt();
+        wait_for_signal().await;
+        std::process::exit(exit::INTERRUPTED.into());
     });
     let requests = jobs
         .into_iter()
@@ -179,7 +182,8 @@ async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
     code
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
+/// SIGINT (Ctrl-C) or SIGTERM; on Windows Ctrl-C, Ctrl-Break or the console closing.
+#[cfg(unix)]
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
@@ -189,6 +193,19 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(windows)]
+async fn wait_for_signal() {
+    use tokio::signal::windows::{ctrl_break, ctrl_close};
+    let (Ok(mut brk), Ok(mut close)) = (ctrl_break(), ctrl_close()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = brk.recv() => {}
+        _ = close.recv() => {}
     }
 }
 

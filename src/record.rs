@@ -1,0 +1,308 @@
+//! The completion record: what fastdl notes on a file it finished, so a later run skips it
+//! without asking the server, and only while the file is unchanged (same size and modification
+//! time).
+//!
+//! Where the filesystem has user extended attributes (Linux, macOS), the record is the file's
+//! `user.fastdl` attribute: nothing beside the user's files, and it moves with the file. Where it
+//! has not (FAT/exFAT cards and USB drives, many NFS/SMB mounts, ramfs) and on Windows, records go
+//! to a journal per output directory in fastdl's state directory (never beside the user's
+//! files): `$FASTDL_STATE_DIR`, else `$XDG_STATE_HOME/fastdl` (`~/.local/state/fastdl`),
+//! `%LOCALAPPDATA%\fastdl` on Windows, `~/Library/Application Support/fastdl` on macOS. A journal
+//! is JSON lines appended under a lock (several fastdl processes may finish files in one
+//! directory), read once per directory per run, and compacted when it holds many stale lines.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sha2::Digest;
+
+/// The record of one finished file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Record {
+    /// The job's URL (passwords hidden); a fragment adds its byte range.
+    pub url: String,
+    pub size: u64,
+    /// Modification time when recorded, in nanoseconds: a file changed since is not vouched for.
+    pub mtime_ns: i128,
+}
+
+impl Record {
+    /// True when `meta` still describes the file as recorded.
+    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        meta.len() == self.size && mtime_ns(meta) == Some(self.mtime_ns)
+    }
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> Option<i128> {
+    let t = meta.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_nanos() as i128)
+}
+
+/// Records that the file now at `path` (the finished `.part`) will be `final_path`, `url`,
+/// complete. Best effort: a record that cannot be written only means a later run asks again.
+pub(crate) fn write(path: &Path, final_path: &Path, url: &str) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let Some(mtime_ns) = mtime_ns(&meta) else {
+        return;
+    };
+    let record = Record {
+        url: crate::http::hide_passwords(url).into_owned(),
+        size: meta.len(),
+        mtime_ns,
+    };
+    if !attr::set(path, &record) {
+        journal::append(final_path, &record);
+    }
+}
+
+/// The completion record of the file at `path`, if it has one.
+pub(crate) fn read(path: &Path) -> Option<Record> {
+    attr::get(path).or_else(|| journal::get(path))
+}
+
+#[cfg(unix)]
+mod attr {
+    use super::Record;
+    use std::path::Path;
+
+    const NAME: &str = "user.fastdl";
+
+    /// False when the filesystem (or the platform) keeps no such attribute.
+    pub fn set(path: &Path, record: &Record) -> bool {
+        let value = serde_json::to_vec(record).expect("records serialise");
+        xattr::set(path, NAME, &value).is_ok()
+    }
+
+    pub fn get(path: &Path) -> Option<Record> {
+        let value = xattr::get(path, NAME).ok()??;
+        serde_json::from_slice(&value).ok()
+    }
+}
+
+/// Windows: NTFS could keep the record in an alternate data stream, but a copy to a FAT drive
+/// drops it and some tools show it; the journal works on every volume.
+#[cfg(not(unix))]
+mod attr {
+    use super::Record;
+    use std::path::Path;
+
+    pub fn set(_: &Path, _: &Record) -> bool {
+        false
+    }
+
+    pub fn get(_: &Path) -> Option<Record> {
+        None
+    }
+}
+
+mod journal {
+    use super::*;
+
+    /// Journals read by this process, by file: name in the directory → its latest record.
+    type Loaded = HashMap<PathBuf, Arc<Mutex<HashMap<String, Record>>>>;
+
+    fn loaded() -> &'static Mutex<Loaded> {
+        static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
+        LOADED.get_or_init(Default::default)
+    }
+
+    /// One line of a journal. (Not `#[serde(flatten)]`: serde's buffering for it has no 128-bit
+    /// integers, and the line would fail to parse.)
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Line {
+        name: String,
+        record: Record,
+    }
+
+    /// fastdl's state directory (see the module docs).
+    pub(crate) fn state_dir() -> Option<PathBuf> {
+        let env = |k| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        if let Some(dir) = env("FASTDL_STATE_DIR") {
+            return Some(dir);
+        }
+        if cfg!(windows) {
+            return env("LOCALAPPDATA").map(|d| d.join("fastdl"));
+        }
+        if cfg!(target_os = "macos") {
+            return env("HOME").map(|h| h.join("Library/Application Support/fastdl"));
+        }
+        env("XDG_STATE_HOME")
+            .or_else(|| env("HOME").map(|h| h.join(".local/state")))
+            .map(|d| d.join("fastdl"))
+    }
+
+    /// The journal of the directory holding `path`, and the file's name in it.
+    fn locate(path: &Path) -> Option<(PathBuf, String)> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(d) => d.canonicalize().ok()?,
+            None => std::env::current_dir().ok()?,
+        };
+        let key = sha2::Sha256::digest(dir.to_string_lossy().as_bytes());
+        let hex: String = key[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Some((
+            state_dir()?.join("records").join(format!("{hex}.jsonl")),
+            name,
+        ))
+    }
+
+    /// The records of `journal`, read from disk the first time.
+    fn records(journal: &Path) -> Arc<Mutex<HashMap<String, Record>>> {
+        let mut all = loaded().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = all.get(journal) {
+            return Arc::clone(r);
+        }
+        let mut map = HashMap::new();
+        let mut lines = 0;
+        if let Ok(text) = std::fs::read_to_string(journal) {
+            for line in text.lines() {
+                lines += 1;
+                if let Ok(l) = serde_json::from_str::<Line>(line) {
+                    map.insert(l.name, l.record);
+                }
+            }
+        }
+        if lines > 64 && lines > 2 * map.len() {
+            compact(journal, &map);
+        }
+        let map = Arc::new(Mutex::new(map));
+        all.insert(journal.to_owned(), Arc::clone(&map));
+        map
+    }
+
+    /// Rewrites `journal` with one line per file, atomically.
+    fn compact(journal: &Path, map: &HashMap<String, Record>) {
+        let tmp = journal.with_extension("jsonl.tmp");
+        let text: String = map
+            .iter()
+            .filter_map(|(name, record)| {
+                let line = Line {
+                    name: name.clone(),
+                    record: record.clone(),
+                };
+                serde_json::to_string(&line).ok()
+            })
+            .map(|l| l + "\n")
+            .collect();
+        if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, journal).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    pub fn append(final_path: &Path, record: &Record) {
+        let Some((journal, name)) = locate(final_path) else {
+            return;
+        };
+        let line = Line {
+            name: name.clone(),
+            record: record.clone(),
+        };
+        let Ok(mut text) = serde_json::to_string(&line) else {
+            return;
+        };
+        text.push('\n');
+        if let Some(dir) = journal.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal);
+        if let Ok(mut file) = file {
+            // Whole lines only, one process at a time.
+            if file.lock().is_ok() {
+                let _ = file.write_all(text.as_bytes());
+            }
+        }
+        records(&journal)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, record.clone());
+    }
+
+    /// Forgets the journals read, as a new process would start.
+    #[cfg(test)]
+    pub fn forget() {
+        loaded().lock().unwrap().clear();
+    }
+
+    pub fn get(path: &Path) -> Option<Record> {
+        let (journal, name) = locate(path)?;
+        if !journal.exists() {
+            return None;
+        }
+        let records = records(&journal);
+        let record = records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name)
+            .cloned();
+        record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_record_holds_until_the_file_changes() {
+        let dir = std::env::temp_dir().join(format!("fastdl-record-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("f.bin");
+        std::fs::write(&file, b"hello").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        let record = Record {
+            url: "http://h/f".into(),
+            size: 5,
+            mtime_ns: mtime_ns(&meta).unwrap(),
+        };
+        // The journal as a filesystem without attributes uses it.
+        std::env::set_var("FASTDL_STATE_DIR", dir.join("state"));
+        journal::append(&file, &record);
+        assert_eq!(journal::get(&file), Some(record.clone()));
+        // What another process reads back from the file.
+        let text = std::fs::read_to_string(
+            std::fs::read_dir(dir.join("state/records"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path(),
+        )
+        .unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["name"], "f.bin");
+        assert_eq!(line["record"]["size"], 5);
+        journal::forget();
+        assert_eq!(
+            journal::get(&file),
+            Some(record.clone()),
+            "read back from disk"
+        );
+        assert!(record.matches(&meta));
+        std::fs::write(&file, b"hello, changed").unwrap();
+        assert!(!record.matches(&std::fs::metadata(&file).unwrap()));
+        assert_eq!(journal::get(&dir.join("other.bin")), None);
+        let journals: Vec<_> = std::fs::read_dir(dir.join("state/records"))
+            .unwrap()
+            .collect();
+        assert_eq!(journals.len(), 1, "one journal per directory");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            2,
+            "nothing beside the user's file but the state directory of this test"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
