@@ -22,6 +22,7 @@ use reqwest::header::{self, HeaderMap};
 use url::Url;
 
 use crate::error::Error;
+use crate::redact::SafeUrl;
 
 /// What a reply's body is, relative to the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +39,7 @@ impl Coding {
     /// The coding of a whole-file reply, or [`Error::Encoding`] when fastdl cannot decode it.
     pub(crate) fn of(resp: &reqwest::Response) -> Result<Coding, Error> {
         coding(resp.headers(), resp.url()).map_err(|detail| Error::Encoding {
-            url: resp.url().to_string(),
+            url: SafeUrl::new(resp.url()),
             detail,
         })
     }
@@ -206,7 +207,7 @@ impl Body {
 /// Decodes a compressed whole-file reply chunk by chunk, in bounded memory.
 pub(crate) struct Decoder {
     inner: Inner,
-    url: String,
+    url: SafeUrl,
 }
 
 enum Inner {
@@ -227,7 +228,7 @@ impl Decoder {
         };
         Some(Decoder {
             inner,
-            url: url.to_string(),
+            url: SafeUrl::new(url),
         })
     }
 

@@ -24,6 +24,7 @@ use crate::naming;
 use crate::output::part_path;
 use crate::probe::{check_filesize, plain_get, probe, warm_up, ProbeKind, Warm, WARM_UP_AFTER};
 use crate::range::RangeSet;
+use crate::redact::SafeUrl;
 use crate::request::{Outcome, Request};
 use crate::resume::{self, state_path, ResumeState};
 use crate::segmented::segmented;
@@ -250,7 +251,7 @@ async fn attempt(
                     if probe.start != 0 {
                         // This reply starts mid-file; a fresh attempt needs one from byte 0.
                         return Err(Error::Changed {
-                            url: url.to_string(),
+                            url: SafeUrl::new(url),
                             detail,
                         });
                     }

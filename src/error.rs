@@ -6,6 +6,8 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use crate::redact::SafeUrl;
 use std::time::Duration;
 
 /// Everything that can make a download fail. Cheap to clone: sources are shared.
@@ -20,7 +22,7 @@ pub enum Error {
     /// The server answered with a status that is not a success.
     #[error("{url}: server answered HTTP {status}{}", reason_suffix(*status))]
     Status {
-        url: String,
+        url: SafeUrl,
         status: u16,
         /// What the server's `Retry-After` asked for, if anything.
         retry_after: Option<Duration>,
@@ -29,7 +31,7 @@ pub enum Error {
     /// The connection failed: refused, reset, timed out, TLS, DNS...
     #[error("{url}: {}", transport_message(source))]
     Transport {
-        url: String,
+        url: SafeUrl,
         #[source]
         source: Arc<reqwest::Error>,
     },
@@ -37,7 +39,7 @@ pub enum Error {
     /// The body ended before the promised length.
     #[error("{url}: connection closed after {got} of {expected} bytes")]
     Truncated {
-        url: String,
+        url: SafeUrl,
         got: u64,
         expected: u64,
     },
@@ -45,20 +47,20 @@ pub enum Error {
     /// The server broke the rules of range requests (wrong `Content-Range`, ignored `Range`...).
     /// Its bytes were not written.
     #[error("{url}: server sent a range we did not ask for: {detail}")]
-    RangeViolation { url: String, detail: String },
+    RangeViolation { url: SafeUrl, detail: String },
 
     /// The server compressed the file in a way fastdl cannot undo, or the compressed body is
     /// corrupt. Nothing was kept.
     #[error("{url}: {detail}")]
-    Encoding { url: String, detail: String },
+    Encoding { url: SafeUrl, detail: String },
 
     /// The resource is not the one we started with (new ETag, Last-Modified or size).
     #[error("{url}: the file changed on the server ({detail})")]
-    Changed { url: String, detail: String },
+    Changed { url: SafeUrl, detail: String },
 
     /// A redirect we refuse to follow, or too many of them.
     #[error("{url}: {detail}")]
-    Redirect { url: String, detail: String },
+    Redirect { url: SafeUrl, detail: String },
 
     /// Reading or writing a local file failed.
     #[error("{}: {source}{}", path.display(), io_hint(source))]
@@ -82,7 +84,7 @@ pub enum Error {
 
     /// The file's size is outside `--min-filesize`/`--max-filesize`; nothing was written.
     #[error("{url}: {detail}; not downloaded")]
-    FileSize { url: String, detail: String },
+    FileSize { url: SafeUrl, detail: String },
 
     /// The download was interrupted by Ctrl-C or SIGTERM; its state is saved for resuming.
     #[error("interrupted; run the same command again to resume")]
@@ -195,9 +197,9 @@ impl Error {
     }
 
     /// Wraps a failed request to `url`.
-    pub(crate) fn transport(url: impl ToString, source: reqwest::Error) -> Error {
+    pub(crate) fn transport(url: impl AsRef<str>, source: reqwest::Error) -> Error {
         Error::Transport {
-            url: url.to_string(),
+            url: SafeUrl::new(url),
             source: Arc::new(source),
         }
     }
@@ -216,7 +218,7 @@ mod tests {
 
     fn status(code: u16) -> Error {
         Error::Status {
-            url: "u".into(),
+            url: SafeUrl::new("u"),
             status: code,
             retry_after: None,
         }
@@ -237,12 +239,12 @@ mod tests {
         assert!(!Error::Interrupted.is_transient());
         assert!(!Error::io("x", io::Error::other("disk full")).is_transient());
         assert!(!Error::RangeViolation {
-            url: "u".into(),
+            url: SafeUrl::new("u"),
             detail: "d".into()
         }
         .is_transient());
         assert!(Error::Truncated {
-            url: "u".into(),
+            url: SafeUrl::new("u"),
             got: 1,
             expected: 2
         }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::redact::SafeUrl;
 use crate::request::Outcome;
 
 /// Live counters of one download, shared by its connections and its sampler.
@@ -83,7 +84,7 @@ pub enum Event {
     #[non_exhaustive]
     Start {
         id: usize,
-        url: String,
+        url: SafeUrl,
         filename: String,
         tmpfilename: String,
         total_bytes: Option<u64>,
@@ -134,7 +135,7 @@ pub enum Event {
 #[non_exhaustive]
 pub struct Ended {
     pub id: usize,
-    pub url: String,
+    pub url: SafeUrl,
     /// `done`, `failed`, or `skipped` (already complete: nothing was downloaded).
     pub status: &'static str,
     pub filename: Option<String>,
@@ -222,7 +223,7 @@ impl Events {
         self.send(Event::Log {
             id,
             level,
-            message: crate::http::hide_passwords(&message.into()).into_owned(),
+            message: crate::redact::redact(&message.into()).into_owned(),
         });
     }
 
@@ -239,7 +240,7 @@ impl Events {
         let tmpfilename = tmpfilename.display().to_string();
         self.send(Event::Start {
             id,
-            url: crate::http::hide_passwords(url).into_owned(),
+            url: SafeUrl::new(url),
             filename: filename.clone(),
             tmpfilename: tmpfilename.clone(),
             total_bytes,
@@ -285,7 +286,7 @@ impl Events {
 
     /// Sends how download `id` of `url` ended: `Failed` first if it did, then `Ended`.
     pub fn ended(&self, id: usize, url: &str, result: &Result<Outcome, Error>) {
-        let url = crate::http::hide_passwords(url).into_owned();
+        let url = SafeUrl::new(url);
         let ended = match result {
             Ok(o) => Ended {
                 id,

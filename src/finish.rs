@@ -12,6 +12,7 @@ use crate::context::{Context, OutputClaim};
 use crate::error::Error;
 use crate::events::Progress;
 use crate::output::{self, PartFile};
+use crate::redact::SafeUrl;
 use crate::request::{Outcome, Request};
 
 /// What a download produces, fixed once its name is known.
@@ -113,7 +114,7 @@ pub(crate) fn recorded(
         return None;
     }
     let record = crate::record::read(output)?;
-    (record.url == crate::http::hide_passwords(key) && record.matches(meta))
+    (record.url == SafeUrl::new(key) && record.matches(meta))
         .then(|| skipped(output, meta.len(), started))
 }
 

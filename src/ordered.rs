@@ -38,6 +38,7 @@ use crate::finish::recorded;
 use crate::http::{self, Ranged, Validators};
 use crate::output::{self, part_path, PartFile};
 use crate::range::{check_content_range, ByteRange};
+use crate::redact::SafeUrl;
 use crate::request::{Outcome, Piece, Request, Writer};
 use crate::resume::{self, state_path};
 
@@ -207,7 +208,7 @@ pub(crate) async fn to_writer(
         .await?;
     if let Some(t) = total.filter(|&t| t != written) {
         return Err(Error::Truncated {
-            url: url.to_string(),
+            url: SafeUrl::new(&url),
             got: written,
             expected: t,
         });
@@ -629,7 +630,7 @@ impl PieceState {
         {
             return Err((
                 Error::Changed {
-                    url: url.to_string(),
+                    url: SafeUrl::new(url),
                     detail,
                 },
                 false,
@@ -647,7 +648,7 @@ impl PieceState {
             };
             checked.map_err(|detail| {
                 let e = Error::RangeViolation {
-                    url: url.to_string(),
+                    url: SafeUrl::new(url),
                     detail,
                 };
                 (e, false)
@@ -698,7 +699,7 @@ impl PieceState {
             }
             match expected {
                 Some(e) if self.sent < e => Err(Error::Truncated {
-                    url: url.to_string(),
+                    url: SafeUrl::new(url),
                     got: self.sent,
                     expected: e,
                 }),

@@ -17,6 +17,7 @@ use crate::failure::{self, retry_wait, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
 use crate::range::check_content_range;
+use crate::redact::SafeUrl;
 
 /// A probe still unanswered after this long means a distant server: time to [`warm_up`].
 pub(crate) const WARM_UP_AFTER: Duration = Duration::from_millis(10);
@@ -75,7 +76,7 @@ pub(crate) fn check_filesize(ctx: &Context, url: &Url, size: u64) -> Result<(), 
         _ => return Ok(()),
     };
     Err(Error::FileSize {
-        url: url.to_string(),
+        url: SafeUrl::new(url),
         detail,
     })
 }
@@ -123,7 +124,7 @@ pub(crate) async fn probe(
             // Our partial file is longer than the current one: it changed.
             Decision::Restart => {
                 return Err(Error::Changed {
-                    url: url.to_string(),
+                    url: SafeUrl::new(url),
                     detail: "it is now shorter than the part already downloaded".into(),
                 });
             }

@@ -18,11 +18,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::Digest;
 
+use crate::redact::SafeUrl;
+
 /// The record of one finished file.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Record {
-    /// The job's URL (passwords hidden); a fragment adds its byte range.
-    pub url: String,
+    /// The job's URL, safe to show; a fragment adds its byte range.
+    pub url: SafeUrl,
     pub size: u64,
     /// Modification time when recorded, in nanoseconds: a file changed since is not vouched for.
     pub mtime_ns: i128,
@@ -51,7 +53,7 @@ pub(crate) fn write(path: &Path, final_path: &Path, url: &str) {
         return;
     };
     let record = Record {
-        url: crate::http::hide_passwords(url).into_owned(),
+        url: SafeUrl::new(url),
         size: meta.len(),
         mtime_ns,
     };

@@ -32,6 +32,7 @@ use crate::error::Error;
 use crate::failure::{self, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
 use crate::range::check_content_range;
+use crate::redact::SafeUrl;
 
 /// Bytes per cached block, and the first window.
 pub const BLOCK: u64 = 64 << 10;
@@ -63,7 +64,7 @@ pub struct RemoteFile {
 impl std::fmt::Debug for RemoteFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteFile")
-            .field("url", &http::hide_passwords(self.shared.url.as_str()))
+            .field("url", &crate::redact::redact(self.shared.url.as_str()))
             .field("len", &self.shared.size)
             .field("pos", &self.pos)
             .finish()
@@ -149,7 +150,7 @@ impl RemoteFile {
             }
         };
         let violation = |detail: String| Error::RangeViolation {
-            url: final_url.to_string(),
+            url: SafeUrl::new(&final_url),
             detail,
         };
         if resp.status() != StatusCode::PARTIAL_CONTENT {
@@ -342,7 +343,7 @@ impl Shared {
         )
         .await
         .map_err(|e| (e, false))?;
-        let url = self.url.to_string();
+        let url = SafeUrl::new(&self.url);
         if let Some(detail) = self
             .validators
             .difference(&Validators::from_headers(resp.headers()))

@@ -22,7 +22,7 @@ const VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResumeState {
     pub version: u32,
-    pub url: String,
+    pub url: crate::redact::SafeUrl,
     pub size: u64,
     #[serde(flatten)]
     pub validators: Validators,
@@ -35,7 +35,7 @@ impl ResumeState {
     pub fn new(url: &str, size: u64, validators: Validators, done: RangeSet) -> ResumeState {
         ResumeState {
             version: VERSION,
-            url: crate::http::hide_passwords(url).into_owned(),
+            url: crate::redact::SafeUrl::new(url),
             size,
             validators,
             done,

@@ -20,6 +20,7 @@ use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
 use crate::output::Pending;
 use crate::range::{check_content_range, ByteRange};
+use crate::redact::SafeUrl;
 use crate::scheduler::{Claim, How, Next};
 use crate::transfer::{Source, Transfer};
 
@@ -234,7 +235,7 @@ fn check_reply(
     end: u64,
     source: Source,
 ) -> Result<(), Error> {
-    let url = t.source_url(source).to_string();
+    let url = SafeUrl::new(t.source_url(source));
     let validators = t.source_validators(source);
     if let Some(detail) =
         validators.and_then(|v| v.difference(&Validators::from_headers(resp.headers())))
@@ -321,7 +322,7 @@ async fn read(
                     return Ok(ReadEnd::More);
                 }
                 let err = Error::Truncated {
-                    url: t.url.to_string(),
+                    url: SafeUrl::new(&t.url),
                     got: at - from,
                     expected: t.sched.position(claim).map_or(at, |r| r.end) - from,
                 };

@@ -17,6 +17,7 @@ use crate::limits::Permit;
 use crate::output::part_path;
 use crate::probe::{Probe, Warm};
 use crate::range::RangeSet;
+use crate::redact::SafeUrl;
 use crate::request::Outcome;
 use crate::resume::{self, state_path};
 use crate::scheduler::{Next, Scheduler};
@@ -143,7 +144,7 @@ pub(crate) async fn segmented(
         // Every connection left (all shed) with bytes missing: keep what we have for next time.
         t.save(&state).await?;
         return Err(Error::Truncated {
-            url: t.url.to_string(),
+            url: SafeUrl::new(&t.url),
             got: t.sched.done().len(),
             expected: total,
         });

@@ -18,6 +18,7 @@ use crate::limits::Permit;
 use crate::output::{part_path, PartFile, Pending};
 use crate::probe::check_filesize_max;
 use crate::range::check_content_range;
+use crate::redact::SafeUrl;
 use crate::request::Outcome;
 use crate::resume::{self, state_path};
 
@@ -99,7 +100,7 @@ pub(crate) async fn stream(
                     file.id,
                     &mut retries,
                     Error::Truncated {
-                        url: url.to_string(),
+                        url: SafeUrl::new(&url),
                         got: 0,
                         expected: 0,
                     },
@@ -117,7 +118,7 @@ pub(crate) async fn stream(
                 Ok(()) => match size {
                     Some(s) if pos != s => {
                         let e = Error::Truncated {
-                            url: url.to_string(),
+                            url: SafeUrl::new(&url),
                             got: pos,
                             expected: s,
                         };

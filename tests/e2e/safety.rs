@@ -292,3 +292,93 @@ async fn sigterm_always_ends_fastdl() {
     assert_eq!(interrupt(child, "-TERM").await, 130);
     assert!(saved_bytes(&state) > 0, "progress was saved");
 }
+
+/// Every byte fastdl writes under `dir` (file contents and their extended attributes), and the
+/// journals of `state`, as text.
+fn everything_written(dirs: &[&std::path::Path]) -> String {
+    let mut all = String::new();
+    let mut stack: Vec<std::path::PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        all.push_str(&String::from_utf8_lossy(
+            &std::fs::read(&p).unwrap_or_default(),
+        ));
+        for name in xattr::list(&p).into_iter().flatten() {
+            if let Ok(Some(v)) = xattr::get(&p, &name) {
+                all.push_str(&String::from_utf8_lossy(&v));
+            }
+        }
+    }
+    all
+}
+
+/// A signed URL's secrets (and a password) in every way fastdl could show or keep them: -v
+/// lines, JSON events, a redirect's Location, an error, the resume state of an interrupted
+/// download, the completion record. None may appear; the request still carries them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_url_secrets_never_leak() {
+    const SECRETS: [&str; 4] = ["PASSWD-7f3a", "SIG-91be2c", "TOKEN-c0ffee", "CRED-44aa01"];
+    let srv = Server::start().await;
+    let query = format!(
+        "?X-Amz-Credential={}&X-Amz-Signature={}&token={}&id=7",
+        SECRETS[3], SECRETS[1], SECRETS[2]
+    );
+    let body = payload(3 << 20, 79);
+    srv.add(&format!("/f.bin{query}"), Resource::new(body.clone()));
+    // A redirect whose Location is itself signed.
+    let mut hop = Resource::new(Vec::new());
+    hop.redirect = Some(srv.url(&format!("/f.bin{query}")));
+    srv.add(&format!("/go{query}"), hop);
+    let secret_url = |path: &str| {
+        srv.url(&format!("{path}{query}"))
+            .replace("://", &format!("://user:{}@", SECRETS[0]))
+    };
+    let dir = TempDir::new();
+    let check = |what: &str, text: &str| {
+        for s in SECRETS {
+            assert!(!text.contains(s), "{what} shows {s}:\n{text}");
+        }
+    };
+
+    // A whole download, every line and event, through the redirect.
+    let r = fastdl(
+        &dir.0,
+        &["-v", "--progress", "json", "-x", "4", &secret_url("/go")],
+    )
+    .await;
+    assert_ok(&r);
+    check("the JSON events and -v lines", &r.stderr);
+    assert!(r.stderr.contains("X-Amz-Signature=***"), "{}", r.stderr);
+    assert_eq!(sha256_file(&dir.path("f.bin")), sha256(&body));
+    let seen = srv.seen();
+    assert!(
+        seen.iter().any(|s| s.path.contains(SECRETS[1])),
+        "the request carried the secret"
+    );
+    // The same in plain lines, and the completion record of the finished file.
+    let r = fastdl(&dir.0, &["-v", "--overwrite", &secret_url("/f.bin")]).await;
+    assert_ok(&r);
+    check("plain lines", &r.stderr);
+
+    // An error.
+    let r = fastdl(&dir.0, &["--progress", "lines", &secret_url("/missing")]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    check("an error", &r.stderr);
+
+    // The resume state of an interrupted download.
+    srv.cap(512 << 10);
+    let child = command(&dir.0, &["-q", "-o", "slow.bin", &secret_url("/f.bin")])
+        .spawn()
+        .unwrap();
+    let state = dir.path("slow.bin.part.fastdl");
+    let t0 = std::time::Instant::now();
+    while saved_bytes(&state) == 0 && t0.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(interrupt(child, "-INT").await, 130);
+    assert!(state.exists());
+    check("the files fastdl wrote", &everything_written(&[&dir.0]));
+}

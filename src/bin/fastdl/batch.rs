@@ -20,7 +20,7 @@ pub async fn run(
     let total = requests.len();
     let urls: Vec<String> = requests
         .iter()
-        .map(|r| fastdl::hide_passwords(r.url()).into_owned())
+        .map(|r| fastdl::redact(r.url()).into_owned())
         .collect();
     let mut summary = Summary::default();
     let mut first_failure: Option<u8> = None;

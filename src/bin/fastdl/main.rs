@@ -58,7 +58,7 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
     check_stdin(&args)?;
     let cookies = cookie_jar(&args)?;
     if args.print_config {
-        print!("{}", fastdl::hide_passwords(&args.print_config()));
+        print!("{}", fastdl::redact(&args.print_config()));
         return Ok(None);
     }
     let jobs = jobs(&args)?;
@@ -211,6 +211,6 @@ async fn wait_for_signal() {
 
 /// Prints a run-ending error as one line (passwords in URLs hidden) and returns its exit code.
 fn report(e: &Error) -> u8 {
-    eprintln!("fastdl: error: {}", fastdl::hide_passwords(&e.to_string()));
+    eprintln!("fastdl: error: {}", fastdl::redact(&e.to_string()));
     exit::code(e)
 }

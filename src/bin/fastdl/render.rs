@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use fastdl::{hide_passwords, Event, EventStream, Level, Progress};
+use fastdl::{redact, Event, EventStream, Level, Progress};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -170,12 +170,12 @@ impl Renderer {
     fn json(&self, v: &impl Serialize) {
         let line = serde_json::to_string(v).expect("events serialise");
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{}", hide_passwords(&line));
+        let _ = writeln!(err, "{}", redact(&line));
         let _ = err.flush();
     }
 
     fn println(&self, line: &str) {
-        let line = hide_passwords(line);
+        let line = redact(line);
         match &self.multi {
             Some(m) => {
                 let _ = m.println(line);
