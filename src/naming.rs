@@ -111,7 +111,10 @@ fn percent_decode(s: &str) -> Vec<u8> {
 ///
 /// Only the last path component survives (both `/` and `\`, so `..\..\x` cannot climb on any
 /// platform), control characters are dropped, leading dots are removed (no `..`, no hidden
-/// files), and the result is cut to a sane length on a character boundary.
+/// files), and the result is cut to a sane length on a character boundary. Windows' rules hold
+/// on every platform, so a name is valid wherever the file is copied: `<>:"|?*` become `_`,
+/// trailing dots and spaces go, and a reserved device name (`CON`, `NUL`, `COM1`, `LPT9`...,
+/// with any extension) gets a `_` in front.
 pub fn sanitize(name: &str) -> Option<String> {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
@@ -126,14 +129,37 @@ pub fn sanitize(name: &str) -> Option<String> {
         })
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.').trim();
-    if trimmed.is_empty() {
-        return None;
-    }
     let mut end = trimmed.len().min(MAX_NAME);
     while !trimmed.is_char_boundary(end) {
         end -= 1;
     }
-    Some(trimmed[..end].to_string())
+    // After the cut, which could end on a dot or a space.
+    let name = trimmed[..end].trim_end_matches(['.', ' ']);
+    if name.is_empty() {
+        return None;
+    }
+    Some(match is_reserved_on_windows(name) {
+        true => format!("_{name}"),
+        false => name.to_string(),
+    })
+}
+
+/// `CON`, `PRN`, `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9` (and their superscript-digit
+/// forms), `CONIN$`, `CONOUT$`: device names on Windows, whatever the extension.
+fn is_reserved_on_windows(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end();
+    let upper = stem.to_ascii_uppercase();
+    if matches!(
+        upper.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) {
+        return true;
+    }
+    let mut chars = upper.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let rest: Vec<char> = chars.collect();
+    matches!(prefix.as_str(), "COM" | "LPT")
+        && matches!(rest.as_slice(), [c] if c.is_ascii_digit() || matches!(c, '¹' | '²' | '³'))
 }
 
 #[cfg(test)]
@@ -186,6 +212,20 @@ mod tests {
             assert_eq!(file_name(Some(header), &u), want, "{header}");
         }
         assert_eq!(file_name(None, &url("http://h/%2E%2E")), "download");
+        for (name, want) in [
+            ("CON", Some("_CON")),
+            ("nul.txt", Some("_nul.txt")),
+            ("com1.tar.gz", Some("_com1.tar.gz")),
+            ("LPT9", Some("_LPT9")),
+            ("COM¹.bin", Some("_COM¹.bin")),
+            ("console.txt", Some("console.txt")),
+            ("com10", Some("com10")),
+            ("report.pdf. . ", Some("report.pdf")),
+            ("a<b>c:d|e?f*g\"h", Some("a_b_c_d_e_f_g_h")),
+            (" . ", None),
+        ] {
+            assert_eq!(sanitize(name).as_deref(), want, "{name}");
+        }
         let long = "é".repeat(300);
         let got = sanitize(&long).unwrap();
         assert!(got.len() <= MAX_NAME && got.chars().all(|c| c == 'é'));
