@@ -21,3 +21,10 @@ fi
 "$venv/bin/pip" install --quiet --upgrade "yt-dlp==2026.10.26" "pycryptodomex==3.23.0" "uv==0.13.9" "pipx==1.18.4" ./integration/ytdlp
 FASTDL_BIN_DIR="$PWD/target/debug" BENCH_SERVER="$PWD/target/debug/examples/bench-server" \
     "$venv/bin/python" -m unittest discover -v -s integration/ytdlp/tests
+# Windows (built here, run under wine) and macOS (type-checked): .ci/cross.sh installs Debian's
+# rustc, mingw and wine, so it needs root.
+if [ "$(id -u)" -eq 0 ]; then
+    bash .ci/cross.sh
+else
+    echo "test.sh: SKIPPED the Windows and macOS checks (.ci/cross.sh needs root for apt-get)" >&2
+fi

@@ -131,10 +131,14 @@ async fn attempt(
         if let Some(done) = existing(ctx, job, out, started)? {
             return Ok(done);
         }
-    } else if let Some(done) = guess.as_deref().and_then(|g| {
-        let meta = std::fs::metadata(g).ok()?;
-        recorded(&job.url, g, &meta, started)
-    }) {
+    } else if let Some(done) = guess
+        .as_deref()
+        .filter(|_| !ctx.options.overwrite)
+        .and_then(|g| {
+            let meta = std::fs::metadata(g).ok()?;
+            recorded(&job.url, g, &meta, started)
+        })
+    {
         return Ok(done);
     }
     let mut candidate = match &guess {

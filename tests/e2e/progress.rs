@@ -1,6 +1,6 @@
 //! Progress for people (bars on a terminal, plain lines in a pipe) and for programs (JSON lines).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -175,24 +175,12 @@ async fn a_pipe_gets_plain_lines_only() {
 async fn a_terminal_gets_bars() {
     let srv = slow_file().await;
     let dir = TempDir::new();
-    // `script` runs fastdl under a pseudo-terminal and copies what it draws to its stdout.
     let cmd = format!(
         "{} -x 2 {}",
         env!("CARGO_BIN_EXE_fastdl"),
         srv.url("/slow.bin")
     );
-    let out = tokio::process::Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .current_dir(&dir.0)
-        .env("TERM", "xterm-256color")
-        .env("COLUMNS", "100")
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .unwrap()
-        .expect("script (util-linux) runs");
-    let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{screen}");
+    let screen = under_a_terminal(&dir.0, &cmd, &[]).await;
     assert!(screen.contains('\x1b'), "no terminal drawing: {screen:?}");
     assert!(
         screen.contains("slow.bin") && screen.contains("=>") && screen.contains("MiB/s eta"),
@@ -250,5 +238,125 @@ async fn verbose_shows_requests_replies_and_retries() {
             .contains("HTTP 206 content-range: bytes 0-99999/100000"),
         "{}",
         r.stderr
+    );
+}
+
+/// Runs `fastdl args` in a tmux pane of `cols` x 30 with `env`, waits for it to end, and returns
+/// the screen as a user would see it then (trailing blank lines dropped).
+async fn screen_after(dir: &TempDir, cols: u16, env: &[(&str, &str)], args: &[String]) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let socket = format!(
+        "fastdl-e2e-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let done = dir.path("screen.done");
+    let vars: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let cmd = format!(
+        "cd '{}' && {vars}'{}' {}; touch '{}'; sleep 60",
+        dir.0.display(),
+        env!("CARGO_BIN_EXE_fastdl"),
+        args.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        done.display()
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (integration/test.sh installs it)")
+    };
+    let cols = cols.to_string();
+    let started = tmux(&["new-session", "-d", "-x", &cols, "-y", "30", &cmd]);
+    assert!(started.status.success(), "{started:?}");
+    let t0 = Instant::now();
+    while !done.exists() && t0.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(done.exists(), "fastdl did not end within 30 s");
+    // Let tmux draw the last output.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let screen = tmux(&["capture-pane", "-p"]);
+    tmux(&["kill-server"]);
+    String::from_utf8_lossy(&screen.stdout)
+        .trim_end()
+        .to_string()
+}
+
+/// A batch on a terminal, with errors printed while bars run: at the end the screen holds the
+/// finished lines, the errors and the summary, and no frozen copy of any bar; a failed entry
+/// names its URL once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_on_a_terminal_leaves_a_clean_screen() {
+    let srv = Server::start().await;
+    let mut list = String::new();
+    for i in 0..5 {
+        srv.add(&format!("/f{i}"), Resource::new(payload(2 * MIB, 300 + i)));
+        list.push_str(&srv.url(&format!("/f{i}")));
+        list.push('\n');
+        if i == 1 {
+            list.push_str(&format!("{}\n", srv.url("/missing")));
+        }
+    }
+    srv.cap(2 * MIB as u64);
+    let dir = TempDir::new();
+    std::fs::write(dir.path("list.txt"), list).unwrap();
+    let args: Vec<String> = ["-i", "list.txt", "-d", "out", "-j", "3"]
+        .map(String::from)
+        .into();
+    for cols in [100, 48] {
+        let _ = std::fs::remove_dir_all(dir.path("out"));
+        let _ = std::fs::remove_file(dir.path("screen.done"));
+        let screen = screen_after(&dir, cols, &[("TERM", "xterm-256color")], &args).await;
+        let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+        for l in &lines {
+            let bar = l.contains(" [") && l.contains(']') && !l.starts_with("[download]");
+            assert!(!bar, "a frozen bar is left ({cols} columns):\n{screen}");
+            assert!(
+                !l.starts_with("total"),
+                "a frozen total line ({cols} columns):\n{screen}"
+            );
+        }
+        let done = lines
+            .iter()
+            .filter(|l| l.starts_with("[download] 100% of "))
+            .count();
+        assert_eq!(done, 5, "{screen}");
+        assert!(
+            screen.contains("Summary: 5 done, 0 skipped, 1 failed"),
+            "{screen}"
+        );
+        let url = srv.url("/missing");
+        assert_eq!(
+            screen.replace('\n', "").matches(url.as_str()).count(),
+            2,
+            "the URL once in the error line and once in the summary:\n{screen}"
+        );
+    }
+}
+
+/// `TERM=dumb` gets plain lines, no cursor movement; `NO_COLOR` bars carry no colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dumb_terminals_and_no_color_are_honoured() {
+    let srv = slow_file().await;
+    let dir = TempDir::new();
+    let url = srv.url("/slow.bin");
+    let cmd = format!("{} -x 2 --overwrite {url}", env!("CARGO_BIN_EXE_fastdl"));
+    let drawn = under_a_terminal(&dir.0, &cmd, &[("NO_COLOR", "1")]).await;
+    assert!(drawn.contains("=>"), "no bar: {drawn:?}");
+    assert!(!drawn.contains("\x1b[1m"), "bold with NO_COLOR: {drawn:?}");
+
+    let drawn = under_a_terminal(&dir.0, &cmd, &[("TERM", "dumb")]).await;
+    assert!(
+        drawn.contains("[download] Destination: slow.bin"),
+        "{drawn:?}"
+    );
+    assert!(
+        !drawn.contains("=>") && !drawn.contains('\x1b'),
+        "bars on a dumb terminal: {drawn:?}"
     );
 }

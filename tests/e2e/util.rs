@@ -223,3 +223,34 @@ impl Drop for Mount {
             .status();
     }
 }
+
+/// Runs the shell command `cmd` in `dir` under a pseudo-terminal of 100 x 30 (`script`, from
+/// util-linux) with `env`, and returns everything it drew. Its stdin stays open until the end:
+/// on an immediate end of input, `script` may end the session before the command has drawn.
+pub async fn under_a_terminal(dir: &Path, cmd: &str, env: &[(&str, &str)]) -> String {
+    use tokio::io::AsyncReadExt;
+    let sized = format!("stty cols 100 rows 30; {cmd}");
+    let mut c = tokio::process::Command::new("script");
+    c.args(["-qfec", &sized, "/dev/null"])
+        .current_dir(dir)
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("script (util-linux) runs");
+    let stdin = child.stdin.take();
+    let mut out = Vec::new();
+    let mut stdout = child.stdout.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), stdout.read_to_end(&mut out))
+        .await
+        .expect("the command ended within 30 s")
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    drop(stdin);
+    let drawn = String::from_utf8_lossy(&out).into_owned();
+    assert!(status.success(), "{cmd}: {status:?}\n{drawn}");
+    drawn
+}

@@ -110,14 +110,15 @@ impl Renderer {
     /// the summary.
     pub fn spawn(opts: RenderOptions, mut events: EventStream) -> Rendering {
         let style = match opts.style {
-            Style::Auto if std::io::stderr().is_terminal() && !opts.quiet => Style::Bars,
+            Style::Auto if can_draw_bars() && !opts.quiet => Style::Bars,
             Style::Auto => Style::Lines,
             s => s,
         };
         let multi = (style == Style::Bars)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
         let total = multi.as_ref().filter(|_| opts.files > 1).map(|m| {
-            let bar = m.add(ProgressBar::new(opts.files as u64));
+            let bar = m.add(ProgressBar::hidden());
+            bar.set_length(opts.files as u64);
             bar.set_style(style_of(
                 "{prefix:.bold} [{wide_bar}] {pos}/{len} files {msg}",
             ));
@@ -228,7 +229,7 @@ impl Renderer {
                 if let Some(m) = &self.multi {
                     let bar = new_bar(total_bytes, &filename);
                     let bar = match &self.total {
-                        Some(total) => m.insert_before(total, bar),
+                        Some(_) => m.add(bar),
                         None => m.add(bar),
                     };
                     bar.set_position(resumed_bytes);
@@ -282,14 +283,19 @@ impl Renderer {
             // Bars and lines show fragments through the file's bytes; a failed one is a warning.
             Event::Fragment { .. } => {}
             Event::Ended(r) => {
+                if r.status == "skipped" && !self.opts.quiet {
+                    let name = r.filename.as_deref().unwrap_or_default();
+                    self.println(&format!("[download] {name} has already been downloaded"));
+                }
                 self.running.remove(&r.id);
                 self.ended.0 += 1;
                 self.ended.1 += r.bytes;
                 self.update_total();
             }
             Event::Failed { id, error, .. } => {
+                // A failed file's bar goes; its error line says what happened.
                 if let Some(bar) = self.bars.remove(&id) {
-                    bar.abandon();
+                    bar.finish_and_clear();
                 }
                 // An interruption is one event for the whole run: said once, by the summary.
                 if !matches!(error, fastdl::Error::Interrupted) {
@@ -349,7 +355,11 @@ impl Renderer {
                 self.println(&line);
             }
             for f in &s.failed {
-                self.println(&format!("  failed: {}: {}", f.url, f.error));
+                // Errors name their URL already; say it once.
+                match f.error.starts_with(&f.url) {
+                    true => self.println(&format!("  failed: {}", f.error)),
+                    false => self.println(&format!("  failed: {}: {}", f.url, f.error)),
+                }
             }
         }
         if interrupted {
@@ -380,6 +390,16 @@ impl Renderer {
     }
 }
 
+/// True when stderr is a terminal bars can be drawn on: not a dumb one (it cannot move the
+/// cursor: bars would pile up), and one with a size (a pseudo-terminal of 0 columns shows none).
+fn can_draw_bars() -> bool {
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    let sized = console::Term::stderr()
+        .size_checked()
+        .is_some_and(|(_, cols)| cols > 0);
+    std::io::stderr().is_terminal() && !dumb && sized
+}
+
 /// A bar style; without colours and bold when `NO_COLOR` is set (https://no-color.org).
 fn style_of(template: &str) -> ProgressStyle {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -394,10 +414,10 @@ fn style_of(template: &str) -> ProgressStyle {
 }
 
 fn new_bar(total: Option<u64>, name: &str) -> ProgressBar {
-    let bar = match total {
-        Some(t) => ProgressBar::new(t),
-        None => ProgressBar::no_length(),
-    };
+    // Hidden until the MultiProgress takes it: a new bar draws itself at once on setting its
+    // style or prefix, and one drawn on stderr behind the MultiProgress's back stayed on screen
+    // as a frozen copy.
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
     // `wide_bar` takes whatever width is left, so a line always fits the terminal.
     let template = if total.is_some() {
         "{prefix:.bold} [{wide_bar}] {percent:>3}% {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
