@@ -361,3 +361,34 @@ mod tests {
         assert!(decode_all(Coding::Gzip, b"not gzip at all", 4096).is_err());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A compressed body that is not what it claims: decoded bytes or a typed error, never a
+        /// panic, in any chunking.
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            piece in 1usize..64,
+            gzip in any::<bool>(),
+        ) {
+            let url = Url::parse("http://h/f").unwrap();
+            let coding = if gzip { Coding::Gzip } else { Coding::Deflate };
+            let mut d = Decoder::new(coding, &url).unwrap();
+            let mut failed = false;
+            for c in data.chunks(piece) {
+                if d.feed(c).is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if !failed {
+                let _ = d.finish();
+            }
+        }
+    }
+}

@@ -308,3 +308,41 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any digest header: digests of the right lengths, or none; never a panic.
+        #[test]
+        fn digest_headers_never_panic(
+            name in "(repr-digest|digest|content-md5|x-goog-hash)",
+            value in "[ -~]{0,80}",
+        ) {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(&value) {
+                h.insert(reqwest::header::HeaderName::from_static(
+                    match name.as_str() { "repr-digest" => "repr-digest", "digest" => "digest",
+                        "content-md5" => "content-md5", _ => "x-goog-hash" }), v);
+            }
+            for c in from_headers(&h, true) {
+                prop_assert_eq!(c.digest.len(), c.algorithm.output_len());
+            }
+        }
+
+        /// `TYPE=HEX` round-trips through its parser.
+        #[test]
+        fn checksums_round_trip(bytes in proptest::collection::vec(any::<u8>(), 32)) {
+            let hex = to_hex(&bytes);
+            let c: Checksum = format!("sha-256={hex}").parse().unwrap();
+            prop_assert_eq!(c.digest, bytes);
+        }
+
+        #[test]
+        fn checksum_arguments_never_panic(s in "\\PC{0,80}") {
+            let _ = s.parse::<Checksum>();
+        }
+    }
+}

@@ -169,3 +169,28 @@ mod tests {
         assert!(err.to_string().contains("control character"));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any cookie file: a jar or a typed error; a jar never puts a control character (which
+        /// could split a request) into a Cookie header.
+        #[test]
+        fn cookie_files_never_panic(lines in proptest::collection::vec(
+            "(#HttpOnly_)?[a-z.]{0,12}\t(TRUE|FALSE|x)\t/[a-z]{0,5}\t(TRUE|FALSE)\t[0-9]{0,11}\t\\PC{0,8}\t\\PC{0,12}|\\PC{0,30}",
+            0..8,
+        )) {
+            let text = lines.join("\n");
+            if let Ok(jar) = CookieJar::parse(&text, "c.txt") {
+                for url in ["http://a.example/x", "https://b.c/", "http://localhost/"] {
+                    if let Some(h) = jar.header_for(&Url::parse(url).unwrap()) {
+                        prop_assert!(!h.chars().any(|c| c.is_control() && c != '\t'));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -427,3 +427,27 @@ mod tests {
             .is_none());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text given as a URL: an http(s) URL with a host, or a typed error.
+        #[test]
+        fn urls_are_http_with_a_host_or_refused(s in "((https?|ftp|file|javascript):(//)?)?\\PC{0,40}") {
+            if let Ok(u) = parse_url(&s) {
+                prop_assert!(matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            }
+        }
+
+        /// Header arguments that pass the check cannot split a request.
+        #[test]
+        fn checked_headers_cannot_split_requests(name in "\\PC{0,12}", value in "\\PC{0,20}") {
+            if check_header(&name, &value).is_ok() {
+                prop_assert!(!value.contains(['\r', '\n']) && !name.contains(['\r', '\n', ':']));
+            }
+        }
+    }
+}

@@ -231,3 +231,29 @@ mod tests {
         assert!(got.len() <= MAX_NAME && got.chars().all(|c| c == 'é'));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a server sends as Content-Disposition (or puts in a URL path), the name is
+        /// one safe path component.
+        #[test]
+        fn names_from_servers_are_always_safe(
+            cd in "(attachment|inline)?;? ?(filename\\*?=)?(UTF-8'')?\\PC{0,60}",
+            path in "[a-zA-Z0-9%./\\\\:_ -]{0,40}",
+        ) {
+            let url = Url::parse(&format!("http://h/{path}")).unwrap();
+            let name = file_name(Some(&cd), &url);
+            prop_assert!(!name.is_empty());
+            prop_assert!(!name.contains(['/', '\\']) && !name.chars().any(char::is_control));
+            prop_assert!(!name.starts_with('.') && !name.ends_with(['.', ' ']));
+            prop_assert!(name.len() <= MAX_NAME + 1);
+            prop_assert!(!is_reserved_on_windows(&name));
+            let again = sanitize(&name);
+            prop_assert_eq!(again.as_deref(), Some(name.as_str()), "sanitising is idempotent");
+        }
+    }
+}

@@ -299,3 +299,58 @@ mod tests {
         assert!(s.fits(50) && !s.fits(49));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: a value or `None`, never a panic; what parses is consistent.
+        #[test]
+        fn content_range_never_panics(s in "\\PC{0,40}") {
+            if let Some(ContentRange::Bytes { range, total }) = parse_content_range(&s) {
+                prop_assert!(range.start < range.end);
+                prop_assert!(total.is_none_or(|t| range.end <= t));
+            }
+        }
+
+        /// A well-formed header round-trips, and checking it against its own request passes.
+        #[test]
+        fn content_range_round_trips(first in 0u64..1 << 50, len in 1u64..1 << 40, extra in 0u64..1 << 20) {
+            let (last, total) = (first + len - 1, first + len + extra);
+            let header = format!("bytes {first}-{last}/{total}");
+            prop_assert_eq!(
+                parse_content_range(&header),
+                Some(ContentRange::Bytes { range: ByteRange::new(first, last + 1), total: Some(total) })
+            );
+            prop_assert_eq!(check_content_range(Some(&header), first, Some(last + 1), Some(total)), Ok(total));
+            prop_assert!(check_content_range(Some(&header), first + 1, Some(last + 1), None).is_err());
+        }
+
+        /// The Range header asks for exactly the bytes given, for any non-empty range.
+        #[test]
+        fn range_header_round_trips(start in 0u64..1 << 60, len in 1u64..1 << 20) {
+            let h = range_header(start, Some(start + len));
+            prop_assert_eq!(h, format!("bytes={}-{}", start, start + len - 1));
+        }
+
+        /// Inserting ranges in any order gives disjoint, sorted, non-adjacent ranges that hold
+        /// exactly the bytes inserted.
+        #[test]
+        fn range_sets_hold_what_was_inserted(ranges in proptest::collection::vec((0u64..500, 0u64..50), 0..30)) {
+            let mut set = RangeSet::new();
+            let mut bytes = std::collections::BTreeSet::new();
+            for (start, len) in ranges {
+                set.insert(ByteRange::new(start, start + len));
+                bytes.extend(start..start + len);
+            }
+            prop_assert_eq!(set.len(), bytes.len() as u64);
+            for w in set.ranges().windows(2) {
+                prop_assert!(w[0].end < w[1].start);
+            }
+            let gaps: u64 = set.gaps(600).iter().map(ByteRange::len).sum();
+            prop_assert_eq!(gaps + set.len(), 600);
+        }
+    }
+}

@@ -206,3 +206,31 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the text around it, a planted secret never survives.
+        #[test]
+        fn planted_secrets_never_survive(
+            before in "\\PC{0,20}",
+            host in "[a-z]{1,8}(:[0-9]{1,5})?",
+            param in "(X-Amz-Signature|x-goog-signature|Signature|sig|token|access_token|Key-Pair-Id)",
+            other in "[a-z]{1,5}=[a-z0-9]{0,5}",
+            after in "( |\"|')\\PC{0,20}",
+        ) {
+            let secret = "S3CR3Tvalue";
+            let text = format!("{before}https://user:{secret}@{host}/p?{other}&{param}={secret}{after}");
+            let shown = redact(&text);
+            prop_assert!(!shown.contains(secret), "{}", shown);
+        }
+
+        #[test]
+        fn redact_never_panics(s in "\\PC{0,80}") {
+            let _ = redact(&s);
+        }
+    }
+}

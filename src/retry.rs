@@ -189,3 +189,26 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any Retry-After value: a delay or `None`, never a panic.
+        #[test]
+        fn retry_after_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_retry_after(&s, SystemTime::now());
+        }
+
+        /// Seconds and HTTP dates round-trip.
+        #[test]
+        fn retry_after_round_trips(secs in 0u64..1 << 40, ahead in 1u64..100_000) {
+            prop_assert_eq!(parse_retry_after(&secs.to_string(), SystemTime::now()), Some(Duration::from_secs(secs)));
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            let date = httpdate::fmt_http_date(now + Duration::from_secs(ahead));
+            prop_assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(ahead)));
+        }
+    }
+}

@@ -179,3 +179,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any config file: settings or an error naming the file; never a panic.
+        #[test]
+        fn config_files_never_panic(
+            key in "(connections|chunk_size|retries|timeout|headers|progress|limit_rate|dir|[a-z_]{1,12})",
+            value in "(-?[0-9]{1,12}|\"[ -~]{0,12}\"|true|\\[\"[ -~]{0,10}\"\\]|\\{ [a-z]{1,4} = \"[a-z]{0,4}\" \\}|\\PC{0,10})",
+        ) {
+            let mut args = Args::default();
+            if let Err(e) = apply_text(&mut args, &format!("{key} = {value}\n"), Path::new("c.toml")) {
+                prop_assert!(e.to_string().starts_with("c.toml"), "{}", e);
+            }
+        }
+    }
+}

@@ -165,3 +165,28 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text, and JSON that is almost a job: jobs or an error naming the file.
+        #[test]
+        fn fragment_jobs_never_panic(
+            text in "\\PC{0,60}",
+            out in "[a-z./]{0,10}",
+            start in 0u64..100,
+            end in 0u64..100,
+        ) {
+            for t in [text.clone(), format!(
+                r#"{{"version":1,"fragments":[{{"url":"http://h/a","out":"{out}","byte_range":{{"start":{start},"end":{end}}}}}]}}"#
+            )] {
+                if let Err(e) = parse(&t, "job.json") {
+                    prop_assert!(e.to_string().starts_with("job.json"), "{}", e);
+                }
+            }
+        }
+    }
+}

@@ -224,3 +224,30 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any info JSON: jobs whose names stay in the output directory, or an error.
+        #[test]
+        fn info_json_never_escapes(
+            title in "\\PC{0,30}",
+            id in "[ -~]{0,10}",
+            ext in "[ -~]{0,6}",
+            format_id in "[ -~]{0,6}",
+        ) {
+            let v = serde_json::json!({"id": id, "title": title, "ext": ext, "url": "http://h/f",
+                "requested_formats": [{"format_id": format_id, "ext": ext, "url": "http://h/v"}]});
+            if let Ok(jobs) = parse(&v.to_string(), None, "info") {
+                for j in jobs {
+                    let out = j.output.unwrap();
+                    prop_assert_eq!(out.components().count(), 1, "{:?}", out);
+                }
+            }
+            let _ = parse(&title, None, "info");
+        }
+    }
+}

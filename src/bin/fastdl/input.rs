@@ -242,3 +242,34 @@ mod tests {
         assert!(check_duplicates(&e, Some(Path::new("d")), "l").is_ok());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any list: entries or an error naming a line; an entry never writes outside the
+        /// output directory and carries no control character.
+        #[test]
+        fn lists_never_escape(lines in proptest::collection::vec(
+            "(https?://[a-z]{1,6}/[a-z./%]{0,12}(\t[a-z:/.]{0,12})?|  (out|dir|checksum|header|split|limit-rate|referer)=[ -~]{0,20}|#\\PC{0,10}|\\PC{0,20})",
+            0..10,
+        )) {
+            let text = lines.join("\n");
+            match parse(&text, "l") {
+                Ok(entries) => {
+                    for e in entries {
+                        for p in [&e.job.output, &e.job.dir].into_iter().flatten() {
+                            prop_assert!(p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)));
+                        }
+                        for (k, v) in &e.job.headers {
+                            prop_assert!(!k.chars().chain(v.chars()).any(|c| c.is_control() && c != '\t'));
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("l:"), "{}", e),
+            }
+        }
+    }
+}

@@ -18,6 +18,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         Some('T') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
+    // Whole numbers exactly (an f64 has 53 bits); fractions like 1.5G through f64.
+    if let Ok(n) = num.trim().parse::<u64>() {
+        return n.checked_mul(mult).ok_or_else(bad);
+    }
     let v: f64 = num.trim().parse().map_err(|_| bad())?;
     if !v.is_finite() || v < 0.0 || v * mult as f64 > u64::MAX as f64 {
         return Err(bad());
@@ -59,5 +63,28 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn sizes_and_durations_never_panic(s in "\\PC{0,24}") {
+            let _ = parse_size(&s);
+            let _ = parse_duration(&s);
+        }
+
+        /// What the help text shows parses back to itself.
+        #[test]
+        fn sizes_and_durations_round_trip(n in 0u64..1 << 33, unit in 0usize..4, ms in 0u64..1 << 30) {
+            let (suffix, mult) = [("", 1u64), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)][unit];
+            prop_assert_eq!(parse_size(&format!("{n}{suffix}")), Ok(n * mult));
+            prop_assert_eq!(parse_duration(&format!("{ms}ms")), Ok(Duration::from_millis(ms)));
+            prop_assert_eq!(parse_size(&format!("{}", u64::MAX - n)), Ok(u64::MAX - n), "exact");
+        }
     }
 }
