@@ -296,7 +296,16 @@ async fn attempt(
             let (transfer, permit) = ctx.admit(&host).await;
             let (resp, final_url) = plain_get(ctx, id, url).await?;
             let size = crate::body::file_bytes(&resp);
+            // Its ranges said the file has `total` bytes: a whole reply of another size means
+            // the server's answers disagree, and the file starts over rather than trusting one.
+            if let Some(len) = size.filter(|&len| len != total) {
+                return Err(Error::Changed {
+                    url: SafeUrl::new(&final_url),
+                    detail: format!("its ranges said {total} bytes, a whole reply {len}"),
+                });
+            }
             let v = Validators::default();
+            let size = size.or(Some(total));
             stream(ctx, &file, resp, final_url, size, v, (permit, transfer)).await
         }
         ProbeKind::Full { size } => {

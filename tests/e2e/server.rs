@@ -43,6 +43,91 @@ pub enum Fault {
     /// asked for, or all) compressed, with `Content-Range` still naming the plain bytes, as
     /// misconfigured servers and CDNs do.
     Gzip,
+    /// A `Content-Range` whose total is one byte more than the file.
+    WrongTotal,
+    /// A `Content-Length` this many bytes off the body actually sent (after it, the connection
+    /// closes).
+    LengthOff(i64),
+    /// A second, conflicting `Content-Range` and `ETag`.
+    DuplicateHeaders,
+    /// This reply chunked, with a bogus chunk-size line half-way.
+    BadChunk,
+    /// This reply chunked (well-formed).
+    Chunked,
+    /// `302` to this very path.
+    RedirectToSelf,
+}
+
+/// A resource that misbehaves on its own: each request draws a fault from a seeded generator
+/// ([`Hostile::draw`]), and once the resource may be replaced by a second version.
+#[derive(Clone, Debug)]
+pub struct Hostile {
+    state: u64,
+    /// The second version (body, ETag), served from the moment the generator says so.
+    pub replacement: Option<(Arc<Vec<u8>>, String)>,
+}
+
+impl Hostile {
+    pub fn new(seed: u64, replacement: Option<Vec<u8>>) -> Hostile {
+        Hostile {
+            state: seed.wrapping_mul(0x9E3779B97F4A7C15) | 1,
+            replacement: replacement.map(|b| {
+                let etag = format!("\"v2-{:016x}\"", fnv(&b));
+                (Arc::new(b), etag)
+            }),
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        x
+    }
+
+    /// This request's fault, and whether the resource is replaced from now on.
+    fn draw(&mut self, len: u64) -> (Fault, bool) {
+        let r = self.next();
+        let n = (r >> 8) % len.max(1);
+        let odd_retry_after = [
+            "0",
+            "1",
+            "-1",
+            "abc",
+            "99999999",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "",
+        ];
+        let ra = odd_retry_after[(r >> 32) as usize % odd_retry_after.len()].to_string();
+        let fault = match r % 40 {
+            0..=17 => Fault::None,
+            18 => Fault::ResetAfter(n),
+            19 => Fault::CloseAfter(n),
+            20 => Fault::StallAfter(n),
+            21 => Fault::IgnoreRange,
+            22 => Fault::ShiftRange(1 + n % 4096),
+            23 => Fault::Status(503, Some(ra)),
+            24 => Fault::Status(429, Some(ra)),
+            25 => Fault::Status(500, None),
+            26 => Fault::Status(416, None),
+            27 => Fault::Gzip,
+            28 => Fault::ExtraBytes(1 + n % 3),
+            29 => Fault::WrongTotal,
+            30 => Fault::LengthOff(if r & (1 << 40) == 0 { -7 } else { 7 }),
+            31 => Fault::DuplicateHeaders,
+            32 => Fault::BadChunk,
+            33 => Fault::Chunked,
+            34 => Fault::RedirectToSelf,
+            35 => Fault::Throttle(256 << 10),
+            36 => Fault::Status(502, Some(ra)),
+            37 => Fault::Status(403, None),
+            _ => Fault::None,
+        };
+        let replace = r % 97 == 0 && self.replacement.is_some();
+        (fault, replace)
+    }
 }
 
 /// One file served at a path.
@@ -64,6 +149,8 @@ pub struct Resource {
     /// The first reply whose range starts in `from..to` is sent at `rate` bytes per second, from
     /// its first byte: one slow path (an overloaded cache node), which a new request avoids.
     pub trickle: Option<Trickle>,
+    /// Misbehave at random, from a seed (after the queued `faults` run out).
+    pub hostile: Option<Hostile>,
 }
 
 /// See [`Resource::trickle`].
@@ -398,7 +485,18 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
         let found = {
             let mut files = st.files.lock().unwrap();
             files.get_mut(&path).map(|r| {
-                let fault = r.faults.pop_front().unwrap_or(Fault::None);
+                let mut fault = r.faults.pop_front().unwrap_or(Fault::None);
+                let len = r.body.len() as u64;
+                if let Some(h) = r.hostile.as_mut() {
+                    let (drawn, replace) = h.draw(len);
+                    fault = drawn;
+                    if replace {
+                        let (body, etag) = h.replacement.take().expect("drawn only if some");
+                        r.body = body;
+                        r.etag = Some(etag);
+                        r.last_modified = Some("Thu, 22 Oct 2026 07:28:00 GMT".into());
+                    }
+                }
                 (r.clone(), fault)
             })
         };
@@ -422,6 +520,14 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
             .await?;
             continue;
         };
+        if fault == Fault::RedirectToSelf {
+            seen.status = 302;
+            st.seen.lock().unwrap().push(seen);
+            let r =
+                format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n");
+            send(&mut sock, r.as_bytes()).await?;
+            continue;
+        }
         if let Some(loc) = &res.redirect {
             seen.status = 302;
             st.seen.lock().unwrap().push(seen);
@@ -465,11 +571,19 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
                     0
                 };
                 let (s2, e2) = ((s + shift).min(len), (e + shift).min(len));
+                let total = len + u64::from(fault == Fault::WrongTotal);
                 out.push_str(&format!(
-                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{len}\r\n",
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{total}\r\n",
                     s2,
                     e2.saturating_sub(1)
                 ));
+                if fault == Fault::DuplicateHeaders {
+                    out.push_str(&format!(
+                        "Content-Range: bytes {}-{}/{total}\r\n",
+                        s2 + 1,
+                        e2.saturating_sub(1)
+                    ));
+                }
                 (206, s2, e2)
             }
             None => {
@@ -490,11 +604,22 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
             data.to_mut().extend(std::iter::repeat_n(0xEE, n as usize));
         }
         let body_len = data.len() as u64;
-        if res.chunked {
+        let chunked = res.chunked || matches!(fault, Fault::BadChunk | Fault::Chunked);
+        if chunked {
             out.push_str("Transfer-Encoding: chunked\r\n");
         } else {
             let announced = if gzipped { body_len } else { end - start };
+            // A whole-file reply whose body runs past its Content-Length cannot be told from a
+            // shorter file by any client: only range replies get that lie.
+            let announced = match fault {
+                Fault::LengthOff(d) if status == 200 => announced + d.unsigned_abs(),
+                Fault::LengthOff(d) => announced.saturating_add_signed(d),
+                _ => announced,
+            };
             out.push_str(&format!("Content-Length: {announced}\r\n"));
+        }
+        if fault == Fault::DuplicateHeaders {
+            out.push_str("ETag: \"conflicting\"\r\n");
         }
         if res.ranges {
             out.push_str("Accept-Ranges: bytes\r\n");
@@ -541,7 +666,11 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
                 .fold(64 * 1024, |most, r| most.min((r / 10).max(1)));
             let n = (stop - at).min(most);
             let piece = &data[at as usize..(at + n) as usize];
-            if res.chunked {
+            if fault == Fault::BadChunk && at >= body_len / 2 {
+                send(&mut sock, b"zz\r\n").await?;
+                return Ok(());
+            }
+            if chunked {
                 send(&mut sock, format!("{n:x}\r\n").as_bytes()).await?;
                 send(&mut sock, piece).await?;
                 send(&mut sock, b"\r\n").await?;
@@ -568,8 +697,11 @@ async fn serve(mut sock: impl Conn, st: Arc<State>, conn: u64) -> std::io::Resul
             }
             _ => {}
         }
-        if res.chunked {
+        if chunked {
             send(&mut sock, b"0\r\n\r\n").await?;
+        }
+        if matches!(fault, Fault::LengthOff(_)) {
+            return Ok(()); // the framing is broken: nothing after it can be trusted
         }
     }
 }
