@@ -125,7 +125,7 @@ impl Hostile {
             37 => Fault::Status(403, None),
             _ => Fault::None,
         };
-        let replace = r % 97 == 0 && self.replacement.is_some();
+        let replace = r.is_multiple_of(97) && self.replacement.is_some();
         (fault, replace)
     }
 }
