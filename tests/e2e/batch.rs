@@ -412,3 +412,67 @@ async fn reruns_skip_finished_files_on_a_filesystem_without_xattrs() {
         b"edited by the user"
     );
 }
+
+/// Ctrl-C in a batch with every file running: each file's progress is saved, fastdl exits 130
+/// promptly (bounded here at 5 s, a hang bound, not a speed claim), and the next run resumes
+/// all of them. A second Ctrl-C does not wait for the saving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_saves_every_running_file_and_a_second_one_exits_at_once() {
+    let srv = Server::start().await;
+    let bodies: Vec<Vec<u8>> = (0..4).map(|i| payload(4 * MIB, 400 + i)).collect();
+    for (i, b) in bodies.iter().enumerate() {
+        srv.add(&format!("/c{i}"), Resource::new(b.clone()));
+    }
+    srv.cap(512 << 10);
+    let list: String = (0..4)
+        .map(|i| format!("{}\n", srv.url(&format!("/c{i}"))))
+        .collect();
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), &list).unwrap();
+    let args = ["-i", "urls.txt", "-x", "2", "-k", "256K"];
+    let state = |i: usize| dir.path(&format!("c{i}.part.fastdl"));
+    let all_saving =
+        |dir: &TempDir| (0..4).all(|i| saved_bytes(&dir.path(&format!("c{i}.part.fastdl"))) > 0);
+    let child = command(&dir.0, &args).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !all_saving(&dir) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(all_saving(&dir), "all four files are running");
+    let before: Vec<u64> = (0..4).map(|i| saved_bytes(&state(i))).collect();
+    let t0 = Instant::now();
+    assert_eq!(interrupt(child, "-INT").await, 130);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+    eprintln!("stopped {took:?} after Ctrl-C");
+    for i in 0..4 {
+        assert!(
+            saved_bytes(&state(i)) >= before[i],
+            "file {i}'s progress is saved"
+        );
+    }
+
+    // A second Ctrl-C while the first is being handled: out at once.
+    let child = command(&dir.0, &args).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert_eq!(interrupt(child, "-INT").await, 130);
+
+    srv.shape(Shaping::default());
+    let r = fastdl(&dir.0, &["--progress", "json", "-i", "urls.txt"]).await;
+    assert_ok(&r);
+    for (i, b) in bodies.iter().enumerate() {
+        assert_eq!(sha256_file(&dir.path(&format!("c{i}"))), sha256(b));
+    }
+    let resumed = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "result" && e["resumed_bytes"].as_u64() > Some(0))
+        .count();
+    assert_eq!(resumed, 4, "every file resumed:\n{}", r.stderr);
+}
