@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import threading
 
+from . import _concurrent
+
 _WARNED = False
 
 
@@ -85,7 +87,16 @@ def _make_class(external):
             cmd = [self.exe, "--progress", "json", "--cookies", "-", "--overwrite"]
             for key, val in (info_dict.get("http_headers") or {}).items():
                 cmd += ["--header", f"{key}: {val}"]
-            cmd += self._option("--limit-rate", "ratelimit")
+            shared = _concurrent.state(self.ydl)
+            rate = self.params.get("ratelimit")
+            if shared is not None:
+                # Several downloads run at once: the limit is their total, and so is the host's
+                # connection budget (fastdl's default, 16).
+                if rate:
+                    cmd += ["--limit-rate", str(max(1, int(rate) // shared.slots()))]
+                cmd += ["--max-connections-per-host", str(max(1, 16 // shared.slots()))]
+            elif rate:
+                cmd += ["--limit-rate", str(int(rate))]
             chunk = self.params.get("http_chunk_size") or (info_dict.get("downloader_options") or {}).get(
                 "http_chunk_size")
             if chunk:
@@ -170,6 +181,9 @@ def _make_class(external):
             jar = io.StringIO()
             self.ydl.cookiejar._really_save(jar, True, True)
             proc = Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+            shared = _concurrent.state(self.ydl)
+            if shared is not None:
+                shared.started(proc)
 
             def feed():
                 try:
@@ -180,9 +194,14 @@ def _make_class(external):
 
             # A large jar must not deadlock against a full stderr pipe.
             threading.Thread(target=feed, daemon=True).start()
-            for line in proc.stderr:
-                self._handle_line(line, info_dict)
-            proc.wait()
+            try:
+                for line in proc.stderr:
+                    self._handle_line(line, info_dict)
+                proc.wait()
+            finally:
+                if shared is not None:
+                    with shared.lock:
+                        shared.children.discard(proc)
             return "", "", proc.returncode
 
         def _handle_line(self, line, info_dict):
