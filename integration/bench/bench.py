@@ -14,6 +14,8 @@ Scenarios (see README.md beside this file):
   hls        yt-dlp on an HLS VOD of 600 x 256 KiB fragments, 40 ms RTT: --downloader fastdl
              -N 16 against yt-dlp's native -N 16 and -N 1
   ytdlp-file yt-dlp on a 256 MiB file, 4 MiB/s per connection, 40 ms RTT: fastdl vs native
+  playlist   yt-dlp on 6 entries x 8 MiB: one at a time, 3 and 6 at once, xargs -P 3, native
+  merge      yt-dlp on 3 bestvideo+bestaudio entries (ffmpeg merges): formats and entries at once
 
 Runs are interleaved (A B C, A B C, ...) and medians reported, because the machine is shared
 and noisy; ratios within one run are what to compare. A run whose output has the wrong sha256
@@ -23,7 +25,9 @@ counts as a failure, never as a time.
 import argparse
 import atexit
 import hashlib
+import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -44,7 +48,8 @@ def build():
 
 def ensure_tools(names):
     """Installs missing anchors from Debian (aria2c comes in package aria2)."""
-    packages = {"aria2c": "aria2", "axel": "axel", "curl": "curl", "wget": "wget", "/usr/bin/time": "time"}
+    packages = {"aria2c": "aria2", "axel": "axel", "curl": "curl", "wget": "wget", "/usr/bin/time": "time",
+                "ffmpeg": "ffmpeg"}
     missing = [packages[n] for n in names if shutil.which(n) is None]
     if not missing:
         return
@@ -293,6 +298,90 @@ def ytdlp_scenario(title, server_flags, path, tools, reps, note):
     return title, size, results, failures
 
 
+def playlist_scenario(title, reps, merge=False):
+    """yt-dlp on a playlist: 6 entries of 8 MiB (or, with `merge`, 3 entries of bestvideo +
+    bestaudio, real media merged by ffmpeg), 2 MiB/s per connection, fastdl with one connection
+    per file: one entry at a time, 3 and 6 at once, `xargs -P 3` (one yt-dlp per URL), native."""
+    python = ytdlp_python()
+    os.environ["PATH"] = f"{FASTDL.parent}{os.pathsep}{os.environ['PATH']}"
+    media = Path(tempfile.mkdtemp(prefix="fastdl-bench-media-"))
+    flags = ["--rate", "2M", "--latency", "20ms"]
+    if merge:
+        note = "3 entries of bestvideo+bestaudio (about 7 + 2 MiB, merged by ffmpeg), 2 MiB/s per connection"
+        ff = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi"]
+        subprocess.run(ff + ["-i", "testsrc=size=1280x720:rate=30", "-t", "10", "-c:v", "libx264",
+                             "-preset", "ultrafast", "-b:v", "6M", "-an", str(media / "v.mp4")], check=True)
+        subprocess.run(ff + ["-i", "sine=frequency=440", "-t", "60", "-c:a", "aac", "-b:a", "256k",
+                             str(media / "a.m4a")], check=True)
+        for i in range(3):
+            flags += ["--serve", f"/v{i}.mp4={media / 'v.mp4'}", "--serve", f"/a{i}.m4a={media / 'a.m4a'}"]
+    else:
+        note = "6 entries of 8 MiB, 2 MiB/s per connection, 20 ms RTT, fastdl -x 1"
+        for i in range(6):
+            flags += ["--file", f"/e{i}.mp4=8M"]
+        flags += ["--rss", "/feed.xml"]
+    print(f"\n== {title}: {note}", flush=True)
+    srv = Server(*flags)
+    work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
+    target = srv.url("/feed.xml")
+    if merge:
+        entries = [{
+            "_type": "video", "id": f"m{i}", "title": f"Merged {i}", "extractor": "generic",
+            "extractor_key": "Generic", "webpage_url": srv.url(f"/m{i}"), "ext": "mp4",
+            "formats": [
+                {"format_id": "v", "url": srv.url(f"/v{i}.mp4"), "ext": "mp4", "vcodec": "h264",
+                 "acodec": "none", "protocol": "http"},
+                {"format_id": "a", "url": srv.url(f"/a{i}.m4a"), "ext": "m4a", "vcodec": "none",
+                 "acodec": "aac", "protocol": "http"}]} for i in range(3)]
+        info = media / "playlist.info.json"
+        info.write_text(json.dumps({"_type": "playlist", "id": "pl", "title": "Bench", "entries": entries,
+                                    "extractor": "generic", "extractor_key": "Generic",
+                                    "webpage_url": srv.url("/pl")}))
+    base = [python, "-m", "yt_dlp", "--no-config", "-q", "--no-part", "-o", "%(id)s.%(ext)s"]
+    fastdl1 = ["--downloader", "fastdl", "--downloader-args", "fastdl:-x 1"]
+    # (--no-clean-info-json: yt-dlp would drop a loaded playlist's entries.)
+    source = ["--load-info-json", str(info), "--no-clean-info-json", "-f", "v+a"] if merge else [target]
+    table = {
+        "yt-dlp --downloader fastdl, one at a time": (base + fastdl1 + source, {}),
+        "... formats at once": (base + fastdl1 + source, {"YTDLP_FASTDL_CONCURRENT": "1"}),
+        "... entries=3": (base + fastdl1 + source, {"YTDLP_FASTDL_CONCURRENT": "3"}),
+        "... entries=6": (base + fastdl1 + source, {"YTDLP_FASTDL_CONCURRENT": "6"}),
+        "xargs -P 3 yt-dlp --downloader fastdl": (None, {}),
+        "yt-dlp native": (base + source, {}),
+    }
+    tools = (["yt-dlp --downloader fastdl, one at a time", "... formats at once", "... entries=3",
+              "yt-dlp native"] if merge else
+             ["yt-dlp --downloader fastdl, one at a time", "... entries=3", "... entries=6",
+              "xargs -P 3 yt-dlp --downloader fastdl", "yt-dlp native"])
+    urls = [srv.url(f"/e{i}.mp4") for i in range(6)]
+
+    def attempt(tool):
+        cmd, env = table[tool]
+        if cmd is None:
+            # What users do today: one yt-dlp per URL, three at a time.
+            one = shlex.join(base + fastdl1)
+            cmd = ["sh", "-c", f"printf '%s\\n' {shlex.join(urls)} | xargs -P 3 -n 1 {one}"]
+        os.environ.pop("YTDLP_FASTDL_CONCURRENT", None)
+        os.environ.update(env)
+        wall, cpu, rss, code = run(cmd, work)
+        os.environ.pop("YTDLP_FASTDL_CONCURRENT", None)
+        if merge:
+            ok = code == 0 and all((work / f"m{i}.mp4").exists() for i in range(3))
+        else:
+            ok = code == 0 and all(output_ok(0, work / f"e{i}.mp4", srv.files[f"/e{i}.mp4"][1])
+                                   for i in range(6))
+        return wall, cpu, rss, ok
+
+    try:
+        results, failures = interleave(tools, reps, work, attempt)
+    finally:
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(media, ignore_errors=True)
+    size = 3 * (9 << 20) if merge else 6 * (8 << 20)
+    return title, size, results, failures
+
+
 def report(rows):
     lines = []
     for title, size, results, failures, *files in rows:
@@ -322,10 +411,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("scenarios", nargs="*",
-                    default=["capped", "straggler", "trickle", "loopback", "smallfiles", "mixed", "hls", "ytdlp-file"])
+                    default=["capped", "straggler", "trickle", "loopback", "smallfiles", "mixed", "hls", "ytdlp-file",
+                             "playlist", "merge"])
     args = ap.parse_args()
     build()
-    ensure_tools(["aria2c", "axel", "curl", "wget", "/usr/bin/time"])
+    ensure_tools(["aria2c", "axel", "curl", "wget", "/usr/bin/time", "ffmpeg"])
     shaped = ["--file", "/f=128M", "--rate", "4M", "--latency", "40ms"]
     anchors = ["fastdl -x16", "aria2c -x16", "axel -n16"]
     rows = []
@@ -341,6 +431,10 @@ def main():
                                  ["fastdl", "aria2c -x16", "axel -n16"], args.reps,
                                  "32 MiB on loopback, default settings; the reply starting near the "
                                  "middle trickles at 1 KiB/s", fresh_server=True))
+        elif name == "playlist":
+            rows.append(playlist_scenario("playlist", args.reps))
+        elif name == "merge":
+            rows.append(playlist_scenario("merge", args.reps, merge=True))
         elif name == "loopback":
             rows.append(scenario("loopback", ["--file", "/f=1G"], "/f",
                                  ["fastdl", "fastdl -x16", "fastdl -x1", "curl", "aria2c -x16", "axel -n16"],

@@ -26,6 +26,8 @@ fn main() {
     let mut slow: Option<(u64, u64)> = None;
     let mut hls: Option<(String, String, usize)> = None;
     let mut trickle = None;
+    let mut rss: Option<String> = None;
+    let mut served: Vec<(String, Vec<u8>)> = Vec::new();
     let mut args = std::env::args().skip(1);
     let die = |msg: String| -> ! {
         eprintln!("bench-server: {msg}");
@@ -75,6 +77,17 @@ fn main() {
                     .unwrap_or_else(|_| die(format!("--hls {v}: bad count")));
                 hls = Some((path.to_string(), prefix.to_string(), count));
             }
+            // An RSS feed of every --file and --serve, in order (yt-dlp makes each an entry).
+            "--rss" => rss = Some(value()),
+            // A file from disk (real media, for merges): --serve /v.mp4=video.mp4
+            "--serve" => {
+                let v = value();
+                let (path, local) = v
+                    .split_once('=')
+                    .unwrap_or_else(|| die(format!("--serve {v}: want PATH=FILE")));
+                let body = std::fs::read(local).unwrap_or_else(|e| die(format!("{local}: {e}")));
+                served.push((path.to_string(), body));
+            }
             "--rate" => shaping.rate_per_connection = Some(ok(parse_size(&value()))),
             "--latency" => shaping.latency = parse_duration(&value()).unwrap_or_else(|e| die(e)),
             "--slow-every" => {
@@ -119,8 +132,30 @@ fn main() {
     rt.block_on(async {
         let srv = Server::start_with(&listen, None).await;
         srv.shape(shaping);
-        for (i, (path, size)) in files.iter().enumerate() {
-            let body = payload(*size as usize, 1000 + i as u64);
+        let generated = files
+            .iter()
+            .enumerate()
+            .map(|(i, (path, size))| (path.clone(), payload(*size as usize, 1000 + i as u64)));
+        let all: Vec<(String, Vec<u8>)> = generated.chain(served).collect();
+        if let Some(feed) = &rss {
+            let items: String = all
+                .iter()
+                .enumerate()
+                .map(|(i, (path, _))| {
+                    format!(
+                        "<item><title>Entry {i}</title><guid>e{i}</guid><enclosure url=\"http://{}{path}\" type=\"video/mp4\" length=\"1\"/></item>",
+                        srv.addr
+                    )
+                })
+                .collect();
+            let text = format!(
+                "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Bench</title><link>http://bench/</link>{items}</channel></rss>"
+            );
+            srv.add(feed, Resource::new(text.into_bytes()));
+        }
+        for (path, body) in all {
+            let size = body.len();
+            let path = &path;
             {
                 // One line per file, so the runner can check every download.
                 use sha2::Digest;
