@@ -58,3 +58,45 @@ class ToolInstallTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PluginFolderTests(unittest.TestCase):
+    """The standalone yt-dlp builds have no site-packages: the plugin zip in a plugin folder, with
+    yt-dlp itself in an environment that does not have this package."""
+
+    def test_plugin_zip_in_a_plugin_folder(self):
+        work = tempfile.mkdtemp(prefix="fastdl-plugin-dir-")
+        env = dict(os.environ, UV_CACHE_DIR=os.path.join(work, "uv-cache"))
+        venv = os.path.join(work, "venv")
+        for cmd in (["uv", "venv", "-q", venv],
+                    ["uv", "pip", "install", "-q", "--python", os.path.join(venv, "bin", "python"), YTDLP]):
+            r = subprocess.run([os.path.join(TOOLS, cmd[0]), *cmd[1:]], env=env, capture_output=True,
+                               text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        python = os.path.join(venv, "bin", "python")
+        r = subprocess.run([python, "-c", "import yt_dlp_fastdl"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0, "the package must not be installed here")
+        plugins = os.path.join(work, "plugins")
+        sys.path.insert(0, PACKAGE)
+        import plugin_zip
+
+        plugin_zip.build(os.path.join(plugins, "yt-dlp-fastdl.zip"))
+        srv = Server("--file", "/p.mp4=2M", "--file", "/q.mp4=1M")
+        try:
+            run_env = dict(os.environ, PATH=os.pathsep.join([BIN_DIR, "/usr/bin", "/bin"]))
+            out = os.path.join(work, "p.mp4")
+            r = subprocess.run([python, "-m", "yt_dlp", "--no-config", "-v", "--plugin-dirs", plugins,
+                                "--downloader", "fastdl-curl", "-o", out, srv.url("/p.mp4")],
+                               env=run_env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Invoking fastdl downloader", r.stderr + r.stdout)
+            self.assertEqual(sha256(out), srv.files["/p.mp4"])
+            # Concurrency through the post-processor switch works from the folder too.
+            r = subprocess.run([python, "-m", "yt_dlp", "--no-config", "-v", "--plugin-dirs", plugins,
+                                "--downloader", "fastdl-curl", "--use-postprocessor", "FastdlConcurrent:entries=2",
+                                "-o", os.path.join(work, "%(id)s.%(ext)s"), srv.url("/p.mp4"), srv.url("/q.mp4")],
+                               env=run_env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("[fastdl] up to 2 entries at once", r.stderr)
+        finally:
+            srv.stop()

@@ -41,7 +41,8 @@ def _make_class(external):
 
         @classmethod
         def available(cls, path=None):
-            exe = cls.EXE_NAME if path in (None, cls.get_basename()) else path
+            # `fastdl-curl` is this downloader's name for the standalone builds, not a path.
+            exe = cls.EXE_NAME if path in (None, cls.get_basename(), "fastdl-curl") else path
             if shutil.which(exe) is None:
                 global _WARNED
                 if not _WARNED:
