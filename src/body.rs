@@ -51,7 +51,7 @@ pub(crate) fn is_plain(resp: &reqwest::Response) -> bool {
 }
 
 /// Why a range reply cannot be used because of its `Content-Encoding`, if it cannot.
-pub(crate) fn range_problem(resp: &reqwest::Response) -> Option<String> {
+fn range_problem(resp: &reqwest::Response) -> Option<String> {
     match is_plain(resp) {
         true => None,
         false => Some(format!(
@@ -60,6 +60,25 @@ pub(crate) fn range_problem(resp: &reqwest::Response) -> Option<String> {
             content_encoding(resp.headers()).join(", ")
         )),
     }
+}
+
+/// Checks a 206 reply against the request for `start..end` (`None`: to the end): its encoding
+/// (the bytes must be the file's) and its `Content-Range` (exactly the range asked for, and
+/// `total` if known). Returns the total; the error says what was wrong, for the log.
+pub(crate) fn check_range_reply(
+    resp: &reqwest::Response,
+    start: u64,
+    end: Option<u64>,
+    total: Option<u64>,
+) -> Result<u64, String> {
+    if let Some(detail) = range_problem(resp) {
+        return Err(detail);
+    }
+    let cr = resp
+        .headers()
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok());
+    crate::range::check_content_range(cr, start, end, total)
 }
 
 /// How many of the file's bytes a reply's body holds, when the server said: `Content-Length`

@@ -391,22 +391,6 @@ fn sample(
     }
 }
 
-/// Binary units with two decimals, as yt-dlp prints them.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.2}{}", UNITS[u])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

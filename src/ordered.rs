@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::{header, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -37,7 +37,7 @@ use crate::failure::{self, Decision, Place, Retries};
 use crate::finish::recorded;
 use crate::http::{self, Ranged, Validators};
 use crate::output::{self, part_path, PartFile};
-use crate::range::{check_content_range, ByteRange};
+use crate::range::ByteRange;
 use crate::redact::SafeUrl;
 use crate::request::{Outcome, Piece, Request, Writer};
 use crate::resume::{self, state_path};
@@ -638,15 +638,7 @@ impl PieceState {
         }
         self.validators.get_or_insert(validators);
         let skip = if resp.status() == StatusCode::PARTIAL_CONTENT {
-            let cr = resp
-                .headers()
-                .get(header::CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok());
-            let checked = match crate::body::range_problem(&resp) {
-                Some(detail) => Err(detail),
-                None => check_content_range(cr, start, end, None),
-            };
-            checked.map_err(|detail| {
+            crate::body::check_range_reply(&resp, start, end, None).map_err(|detail| {
                 let e = Error::RangeViolation {
                     url: SafeUrl::new(url),
                     detail,

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{header, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use url::Url;
 
 use crate::context::Context;
@@ -16,7 +16,6 @@ use crate::events::Level;
 use crate::failure::{self, retry_wait, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
-use crate::range::check_content_range;
 use crate::redact::SafeUrl;
 
 /// A probe still unanswered after this long means a distant server: time to [`warm_up`].
@@ -145,15 +144,7 @@ pub(crate) async fn classify_probe(
     if resp.status() != StatusCode::PARTIAL_CONTENT {
         return Ok(full_probe(resp, final_url));
     }
-    let cr = resp
-        .headers()
-        .get(header::CONTENT_RANGE)
-        .and_then(|v| v.to_str().ok());
-    let checked = match crate::body::range_problem(&resp) {
-        Some(detail) => Err(detail),
-        None => check_content_range(cr, start, end, None),
-    };
-    match checked {
+    match crate::body::check_range_reply(&resp, start, end, None) {
         Ok(total) => Ok(Probe {
             validators: Validators::from_headers(resp.headers()),
             resp,

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::{header, StatusCode};
+use reqwest::StatusCode;
 use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use url::Url;
 
@@ -31,7 +31,6 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::failure::{self, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
-use crate::range::check_content_range;
 use crate::redact::SafeUrl;
 
 /// Bytes per cached block, and the first window.
@@ -159,14 +158,7 @@ impl RemoteFile {
                 resp.status().as_u16()
             )));
         }
-        if let Some(detail) = body::range_problem(&resp) {
-            return Err(violation(detail));
-        }
-        let cr = resp
-            .headers()
-            .get(header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok());
-        let size = check_content_range(cr, 0, Some(BLOCK), None).map_err(violation)?;
+        let size = body::check_range_reply(&resp, 0, Some(BLOCK), None).map_err(violation)?;
         let shared = Arc::new(Shared {
             validators: Validators::from_headers(resp.headers()),
             url: final_url,
@@ -362,14 +354,7 @@ impl Shared {
             };
             (e, false)
         };
-        if let Some(detail) = body::range_problem(&resp) {
-            return Err(violation(detail));
-        }
-        let cr = resp
-            .headers()
-            .get(header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok());
-        check_content_range(cr, from, Some(end), Some(self.size)).map_err(violation)?;
+        body::check_range_reply(&resp, from, Some(end), Some(self.size)).map_err(violation)?;
         let before = data.len();
         let mut body = Body::new(resp, Some(end - from)).map_err(|e| (e, false))?;
         loop {

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{header, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 
 use crate::body::{self, Body};
 use crate::error::Error;
@@ -19,7 +19,7 @@ use crate::failure::{self, Decision, Place, Retries};
 use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
 use crate::output::Pending;
-use crate::range::{check_content_range, ByteRange};
+use crate::range::ByteRange;
 use crate::redact::SafeUrl;
 use crate::scheduler::{Claim, How, Next};
 use crate::transfer::{Source, Transfer};
@@ -248,14 +248,7 @@ fn check_reply(
     };
     match resp.status() {
         StatusCode::PARTIAL_CONTENT => {
-            if let Some(detail) = body::range_problem(resp) {
-                return Err(violation(detail));
-            }
-            let cr = resp
-                .headers()
-                .get(header::CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok());
-            check_content_range(cr, from, Some(end), Some(t.size)).map_err(violation)?;
+            body::check_range_reply(resp, from, Some(end), Some(t.size)).map_err(violation)?;
             let want = end.min(t.size) - from;
             match resp.content_length() {
                 Some(len) if len != want => Err(violation(format!(
@@ -366,9 +359,9 @@ async fn read(
                 t.log(
                     Level::Debug,
                     format!(
-                        "a fresh connection was no faster at byte {at} ({}/s): the server is the \
-                         limit, continuing at its pace",
-                        crate::events::human_bytes(speed as u64)
+                        "a fresh connection was no faster at byte {at} ({:.0} KiB/s): the server \
+                         is the limit, continuing at its pace",
+                        speed / 1024.0
                     ),
                 );
                 return Ok(ReadEnd::Done);

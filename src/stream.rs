@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use reqwest::{header, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use url::Url;
 
 use crate::body::Body;
@@ -17,7 +17,6 @@ use crate::http::{self, Ranged, Validators};
 use crate::limits::Permit;
 use crate::output::{part_path, PartFile, Pending};
 use crate::probe::check_filesize_max;
-use crate::range::check_content_range;
 use crate::redact::SafeUrl;
 use crate::request::Outcome;
 use crate::resume::{self, state_path};
@@ -80,16 +79,7 @@ pub(crate) async fn stream(
                 }
             };
             let continues = resp.status() == StatusCode::PARTIAL_CONTENT
-                && crate::body::is_plain(&resp)
-                && check_content_range(
-                    resp.headers()
-                        .get(header::CONTENT_RANGE)
-                        .and_then(|v| v.to_str().ok()),
-                    pos,
-                    None,
-                    size,
-                )
-                .is_ok();
+                && crate::body::check_range_reply(&resp, pos, None, size).is_ok();
             if !continues && resp.status() == StatusCode::PARTIAL_CONTENT {
                 // A range reply we cannot use: ask again for the whole file.
                 pos = 0;
