@@ -43,7 +43,7 @@ class ConcurrentTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         files = [a for i in range(N) for a in ("--file", f"/e{i}.mp4=3M")]
-        cls.media = Server(*files, "--file", "/v.mp4=3M", "--file", "/a.m4a=2M", "--rate", "2M")
+        cls.media = Server(*files, "--rate", "2M")
         entries = [(f"ep{i}", f"Episode {i}", cls.media.url(f"/e{i}.mp4")) for i in range(N)]
         cls.feed = serve(feed_handler(entries))
         # The same id twice, and an entry whose media is missing.
@@ -174,6 +174,35 @@ print(json.dumps({{'code': code, 'events': events, 'clash': len(clash)}}))
                 i = int(f[2:-4])
                 self.assertEqual(sha256(os.path.join(self.dir, f)), self.media.files[f"/e{i}.mp4"], f)
 
+    def test_break_options_and_abort_on_error_stop_where_a_sequential_run_stops(self):
+        """Each case runs sequentially, then with 3 at once: the same files (whole), the same
+        archive and the same exit code. An entry starts only once the one before has passed its
+        checks, so no entry after the stopping one is downloaded."""
+        cases = [
+            ("archived before", self.feed, "generic ep3\n", ["--break-on-existing"]),
+            ("a duplicate in the list", self.dup_feed, "", ["--break-on-existing"]),
+            ("a filter that stops", self.feed, "", ["--break-match-filters", "id!=ep3"]),
+            ("a failing entry", self.broken_feed, "", ["--abort-on-error"]),
+        ]
+        for name, feed, archive, flags in cases:
+            results = []
+            for concurrent in (0, 3):
+                self.dir = tempfile.mkdtemp(prefix="fastdl-conc-stop-")
+                with open(os.path.join(self.dir, "archive.txt"), "w") as f:
+                    f.write(archive)
+                r = self.ytdlp("--download-archive", "archive.txt", *flags,
+                               "-o", "%(id)s-%(playlist_index)s.%(ext)s", self.url(feed), concurrent=concurrent)
+                with open(os.path.join(self.dir, "archive.txt")) as f:
+                    recorded = sorted(f.read().split())
+                for f in self.files():
+                    if f.endswith(".mp4"):
+                        i = int(f[2:f.index("-")])
+                        self.assertEqual(sha256(os.path.join(self.dir, f)), self.media.files[f"/e{i}.mp4"], f)
+                results.append((r.returncode, self.files(), recorded))
+            self.assertEqual(results[1], results[0], name)
+            self.assertNotEqual(results[0][0], 0, name)
+        self.assertEqual(results[0][1], ["archive.txt", "ep0-1.mp4", "ep1-2.mp4"], "abort-on-error")
+
     def test_exec_never_overlaps_and_playlist_work_waits_for_the_entries(self):
         # A directory as a lock: a second --exec while one runs would fail to make it.
         # (`: %(filepath)q` keeps yt-dlp from appending the path to the command.)
@@ -199,35 +228,62 @@ print(json.dumps({{'code': code, 'events': events, 'clash': len(clash)}}))
         self.assertIn(f"--limit-rate {3 * 1024 * 1024 // 6}", r.stderr)
         self.assertIn("--max-connections-per-host 2", r.stderr)
 
-    def test_formats_at_once_merge_and_a_failed_format_fails_the_entry(self):
+    def test_formats_at_once_are_merged_by_ffmpeg_and_a_failed_format_fails_the_entry(self):
+        """bestvideo+bestaudio of real media (made by ffmpeg here), served at 1 MiB/s per
+        connection: each part reports progress before the other ends (the progress hooks are
+        called in order), both parts are the served bytes (-k keeps them) and ffmpeg
+        merges them into one file with both streams."""
+        src = os.path.join(self.dir, "src")
+        os.makedirs(src)
+        ff = ["ffmpeg", "-loglevel", "error", "-f", "lavfi"]
+        # (Noise and 40 s of audio, so that each part takes over half a second to download.)
+        subprocess.run(ff + ["-i", "testsrc=size=640x480:rate=25,noise=alls=60:allf=t", "-t", "3", "-c:v", "mpeg4",
+                             "-b:v", "4M", os.path.join(src, "v.mp4")], check=True)
+        subprocess.run(ff + ["-i", "sine=frequency=440", "-t", "40", "-c:a", "aac", "-b:a", "256k",
+                             os.path.join(src, "a.m4a")], check=True)
+        media = Server("--serve", f"/v.mp4={src}/v.mp4", "--serve", f"/a.m4a={src}/a.m4a", "--rate", "1M")
+        self.addCleanup(media.stop)
         info = {"id": "vid", "title": "Merged", "extractor": "generic", "extractor_key": "Generic",
-                "webpage_url": "http://127.0.0.1/", "format_id": "v+a", "ext": "mp4",
-                "requested_formats": [
-                    {"format_id": "v", "url": self.media.url("/v.mp4"), "ext": "mp4", "vcodec": "h264",
-                     "acodec": "none", "protocol": "http"},
-                    {"format_id": "a", "url": self.media.url("/a.m4a"), "ext": "m4a", "vcodec": "none",
-                     "acodec": "aac", "protocol": "http"}],
-                "formats": []}
-        info["formats"] = info["requested_formats"]
+                "webpage_url": "http://127.0.0.1/", "ext": "mp4",
+                "formats": [
+                    {"format_id": "v", "url": media.url("/v.mp4"), "ext": "mp4", "vcodec": "mp4v",
+                     "acodec": "none", "protocol": "http", "width": 640, "height": 480},
+                    {"format_id": "a", "url": media.url("/a.m4a"), "ext": "m4a", "vcodec": "none",
+                     "acodec": "mp4a", "protocol": "http"}]}
+        script = f"""
+import json, yt_dlp
+events = []
+def hook(d):
+    events.append((d['info_dict']['format_id'], d['status']))
+opts = {{'fastdl_concurrent': 1, 'external_downloader': {{'default': 'fastdl'}},
+        'external_downloader_args': {{'fastdl': ['-x', '1']}}, 'quiet': True, 'keepvideo': True,
+        'format': 'v+a', 'merge_output_format': 'mkv', 'outtmpl': 'out.%(ext)s', 'progress_hooks': [hook]}}
+with yt_dlp.YoutubeDL(opts) as ydl:
+    ydl.process_ie_result(json.loads({json.dumps(json.dumps(info))}), download=True)
+print(json.dumps(events))
+"""
+        r = subprocess.run([sys.executable, "-c", script], cwd=self.dir, env=ENV, capture_output=True,
+                           text=True, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = json.loads(r.stdout.splitlines()[-1])
+        # Each part reported progress before the other had finished: they ran at the same time.
+        for this, other in (("v", "a"), ("a", "v")):
+            self.assertIn([this, "downloading"], events[:events.index([other, "finished"])], events)
+        for part, served in (("out.fv.mp4", "/v.mp4"), ("out.fa.m4a", "/a.m4a")):
+            self.assertEqual(sha256(os.path.join(self.dir, part)), media.files[served], part)
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+                                os.path.join(self.dir, "out.mkv")], capture_output=True, text=True, check=True)
+        self.assertEqual(sorted(probe.stdout.split()), ["audio", "video"])
+        # One format missing: the entry fails, as sequential yt-dlp's does, and nothing is merged.
+        info["formats"][1]["url"] = media.url("/missing.m4a")
         path = os.path.join(self.dir, "vid.info.json")
-        with open(path, "w") as f:
-            json.dump(info, f)
-        # No real media here: keep the two formats (-k) and check each one's bytes.
-        r = self.ytdlp("-v", "--load-info-json", path, "-f", "v+a", "-k", "--fixup", "never",
-                       "-o", "out.%(ext)s", concurrent=2, timeout=120)
-        for fmt, src in (("fv", "/v.mp4"), ("fa", "/a.m4a")):
-            names = [f for f in self.files() if f".{fmt}." in f]
-            self.assertEqual(len(names), 1, (fmt, self.files(), r.stderr[-2000:]))
-            self.assertEqual(sha256(os.path.join(self.dir, names[0])), self.media.files[src])
-        self.assertIn("[vid] [download] Destination", r.stdout)
-        # One format missing: the entry fails, as sequential yt-dlp's does.
-        info["requested_formats"][1]["url"] = self.media.url("/missing.m4a")
         with open(path, "w") as f:
             json.dump(info, f)
         self.dir = tempfile.mkdtemp(prefix="fastdl-conc-fmt-")
         r = self.ytdlp("--load-info-json", path, "-f", "v+a", "-o", "out.%(ext)s", concurrent=2)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertFalse(any(f.startswith("out.mp4") and "." not in f[7:] for f in self.files()))
+        self.assertNotIn("out.mp4", self.files())
+        self.assertIn("[vid]", r.stderr + r.stdout)
 
     def test_ctrl_c_to_yt_dlp_alone_stops_every_fastdl_and_the_rerun_resumes(self):
         cmd = [sys.executable, "-m", "yt_dlp", "--no-config", "--downloader", "fastdl",
@@ -261,9 +317,11 @@ print(json.dumps({{'code': code, 'events': events, 'clash': len(clash)}}))
         found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                if os.readlink(f"/proc/{pid}/cwd") == self.dir and \
-                        open(f"/proc/{pid}/comm").read().strip() == "fastdl":
-                    found.append(pid)
+                if os.readlink(f"/proc/{pid}/cwd") != self.dir:
+                    continue
+                with open(f"/proc/{pid}/comm") as comm:
+                    if comm.read().strip() == "fastdl":
+                        found.append(pid)
             except OSError:
                 pass
         return found

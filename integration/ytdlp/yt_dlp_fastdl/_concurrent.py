@@ -22,8 +22,9 @@ gets wrong is kept as yt-dlp does it sequentially:
   a time; `--print` lines come out in playlist order; every message of a worker names its entry;
 * `-r/--limit-rate` is shared out: each fastdl gets the limit divided by the downloads that can
   run at once; so is the per-host connection budget;
-* an error a worker lets through stops new entries; running ones finish; the main thread raises it
-  where the next entry would have started; Ctrl-C reaches every fastdl child.
+* entries start in playlist order, each once the one before has passed its checks (see _Turns);
+  an error a worker lets through stops the entries after it; running ones finish; the main
+  thread raises it where the next entry would have started; Ctrl-C reaches every fastdl child.
 
 The patches rely on yt-dlp internals. `enable` first checks that every patched function still has
 what the patch relies on (or, in a frozen build without sources, that the version is one tested
@@ -162,10 +163,35 @@ class _Numbering:
             self.counts.setdefault(seq, count)
             self.cond.notify_all()
 
-    def base(self, seq, first):
+    def base(self, seq):
         with self.cond:
-            self.cond.wait_for(lambda: all(s in self.counts for s in range(first, seq)))
-            return self.start + sum(self.counts[s] for s in range(first, seq))
+            self.cond.wait_for(lambda: all(s in self.counts for s in range(seq)))
+            return self.start + sum(self.counts[s] for s in range(seq))
+
+
+class _Turns:
+    """Entry k starts once entry k-1 has passed yt-dlp's checks (the archive, `--match-filter`)
+    and begun to download, or has ended. So a check that stops the run (`--break-on-existing`,
+    `--break-on-reject`, `--max-downloads`, an error with `--abort-on-error`) stops exactly the
+    entries a sequential run would not have started; only the downloads themselves overlap."""
+
+    def __init__(self):
+        self.open = 0  # entries below this may start
+        self.cond = threading.Condition()
+
+    def wait(self, seq, st):
+        """False if Ctrl-C came first."""
+        with self.cond:
+            while not self.cond.wait_for(lambda: self.open >= seq, timeout=0.2):
+                if st.interrupted:
+                    return False
+            return True
+
+    def release(self, seq):
+        with self.cond:
+            if self.open <= seq:
+                self.open = seq + 1
+                self.cond.notify_all()
 
 
 class _State:
@@ -176,8 +202,8 @@ class _State:
         self.pool = concurrent.futures.ThreadPoolExecutor(entries, thread_name_prefix="fastdl-entry")
         self.lock = threading.RLock()  # archive, hooks, post-processors
         self.seq = 0
-        self.first_seq = 0
         self.numbering = _Numbering(0)
+        self.turns = _Turns()
         self.error = None
         self.frames = [[]]  # futures of the playlists being processed, innermost last
         self.ids = collections.defaultdict(threading.Lock)
@@ -249,7 +275,7 @@ def _subclass(base):
             if entry is None:
                 return self.__dict__["_fastdl_shared_num"]
             st = self._fastdl
-            return st.numbering.base(entry.seq, st.first_seq) + entry.used
+            return st.numbering.base(entry.seq) + entry.used
 
         @_num_downloads.setter
         def _num_downloads(self, value):
@@ -258,7 +284,7 @@ def _subclass(base):
                 self.__dict__["_fastdl_shared_num"] = value
                 return
             st = self._fastdl
-            entry.used = value - st.numbering.base(entry.seq, st.first_seq)
+            entry.used = value - st.numbering.base(entry.seq)
 
         def process_video_result(self, info_dict, download=True):
             if not download or _on_worker():
@@ -286,20 +312,29 @@ def _subclass(base):
             from yt_dlp.utils import DownloadCancelled, ExtractorError, MaxDownloadsReached
 
             try:
+                if not st.turns.wait(seq, st) or st.error is not None:
+                    return None  # an earlier entry stopped the run: a sequential one ends there
                 with id_lock:
                     # The numbers before this entry's are known before it downloads: past
                     # --max-downloads, it does not start (a sequential run would not have).
                     max_downloads = self.params.get("max_downloads")
-                    if max_downloads and st.numbering.base(seq, st.first_seq) >= int(max_downloads):
+                    if max_downloads and st.numbering.base(seq) >= int(max_downloads):
                         raise MaxDownloadsReached()
-                    return super().process_video_result(info_dict, download=True)
-            except DownloadCancelled:
+                    try:
+                        return super().process_video_result(info_dict, download=True)
+                    except DownloadCancelled:
+                        raise
+                    except ExtractorError as e:
+                        # As __process_iterable_entry would have: reported, fatal unless -i.
+                        self.report_error(str(e), e.format_traceback())
+                        return None
+            except BaseException as e:  # noqa: B902 - stops the entries after this one
+                with st.lock:
+                    if st.error is None:
+                        st.error = e
                 raise
-            except ExtractorError as e:
-                # As __process_iterable_entry would have: reported, fatal unless -i.
-                self.report_error(str(e), e.format_traceback())
-                return None
             finally:
+                st.turns.release(seq)
                 st.numbering.announce(seq, entry.used)
                 self._fastdl_release_prints(seq, entry.stdout)
                 _local.entry = None
@@ -459,6 +494,8 @@ def _subclass(base):
         def dl(self, name, info, subtitle=False, test=False):
             st = self._fastdl
             entry = getattr(_local, "entry", None)
+            if entry is not None:
+                st.turns.release(entry.seq)  # past its checks: the next entry may start
             lock = st.files[os.path.abspath(name)] if name != "-" else threading.Lock()
             # A format of a merge (process_info's loop over requested_formats): start it and
             # go on with the next; post_process waits for them.
