@@ -15,5 +15,6 @@ mod proxy;
 mod ranges;
 mod resume;
 mod safety;
+mod shard;
 mod tail;
 mod tls;

@@ -71,6 +71,10 @@ pub fn command_with_preconnect(dir: &Path, args: &[&str]) -> tokio::process::Com
         .env_remove("ALL_PROXY")
         // Never read the real user's config file.
         .env_remove("FASTDL_CONFIG")
+        // Nor the shard of a job array the tests may run in.
+        .env_remove("FASTDL_SHARD")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
         .env("XDG_CONFIG_HOME", dir.join(".no-config"))
         // Completion-record journals (filesystems without xattrs) stay out of the real home.
         .env("FASTDL_STATE_DIR", dir.join(".no-state"))

@@ -28,6 +28,14 @@ pub struct Job {
 }
 
 impl Job {
+    /// What `--shard` hashes (shard.rs): the `out=` path as written, else the URL.
+    pub fn shard_key(&self) -> std::borrow::Cow<'_, str> {
+        match &self.output {
+            Some(out) => out.to_string_lossy(),
+            None => self.url.as_str().into(),
+        }
+    }
+
     /// The library's request for this job.
     pub fn into_request(self) -> Request {
         let mut r = match self.pieces.is_empty() {

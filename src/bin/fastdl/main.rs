@@ -17,6 +17,7 @@ mod input;
 mod job;
 mod render;
 mod settings;
+mod shard;
 mod units;
 
 use job::Job;
@@ -62,6 +63,13 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
         return Ok(None);
     }
     let jobs = jobs(&args)?;
+    if jobs.is_empty() {
+        // Only a shard can be empty (an empty list is an error): nothing to do is success.
+        if !args.quiet {
+            eprintln!("fastdl: this shard holds none of the list's entries");
+        }
+        return Ok(None);
+    }
     args.cookie_jar = cookies;
     Ok(Some((args, jobs)))
 }
@@ -150,6 +158,17 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
     }
     if jobs.is_empty() {
         return Err(Error::Invalid("the input list has no URL".into()));
+    }
+    if let Some(spec) = args.shard {
+        if args.fragments.is_some() || args.info_json.is_some() {
+            return Err(Error::Invalid(
+                "--shard splits URLs and -i lists, not --fragments or --info-json".into(),
+            ));
+        }
+        let shard = spec
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(Error::Invalid)?;
+        jobs.retain(|job| shard.takes(&job.shard_key()));
     }
     Ok(jobs)
 }

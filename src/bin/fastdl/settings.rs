@@ -12,6 +12,7 @@ use std::time::Duration;
 use fastdl::{Checksum, CookieJar};
 
 use crate::render::Style;
+use crate::shard::ShardSpec;
 pub use crate::units::{parse_duration, parse_size};
 
 /// What the user asked for: the command line over the config file over the defaults.
@@ -55,6 +56,8 @@ pub struct Args {
     pub cookies: Option<String>,
     /// `-i FILE` (`-` is standard input).
     pub input_file: Option<String>,
+    /// `--shard K/N|auto`: this run's part of the URLs and the list (shard.rs).
+    pub shard: Option<ShardSpec>,
     pub concurrent_downloads: usize,
     pub max_connections_per_host: usize,
     pub max_connections: usize,
@@ -110,6 +113,7 @@ impl Default for Args {
             info_json: None,
             cookies: None,
             input_file: None,
+            shard: None,
             concurrent_downloads: 0,
             max_connections_per_host: 0,
             max_connections: 0,
@@ -897,6 +901,25 @@ pub static FLAGS: &[Flag] = &[
         key: None,
         set: |a, v| {
             a.input_file = Some(text(v)?);
+            Ok(())
+        },
+        show: none,
+    },
+    Flag {
+        long: "shard",
+        short: &[],
+        aliases: &[],
+        value: Some("K/N|auto"),
+        section: Section::Batches,
+        help: "take only shard K of N (K from 0) of the URLs and the -i list, so that N runs \
+               split one list, each entry in exactly one shard (by a stable hash of its out= \
+               name, else its URL); auto reads a Slurm job array, a Kubernetes Indexed Job \
+               (JOB_COMPLETION_INDEX and FASTDL_SHARD_COUNT) or FASTDL_SHARD=K/N \
+               (docs/scale.md)",
+        default: None,
+        key: None,
+        set: |a, v| {
+            a.shard = Some(ShardSpec::parse(&text(v)?)?);
             Ok(())
         },
         show: none,

@@ -1,0 +1,150 @@
+//! `--shard K/N`: N runs over one list take every entry exactly once, whichever N, and a shard
+//! run again skips what it finished.
+
+use std::collections::HashMap;
+
+use crate::server::{payload, Resource, Server};
+use crate::util::*;
+
+const ENTRIES: usize = 1000;
+
+/// A list of `ENTRIES` small files (every 10th with an `out=` name, which is then its shard key).
+async fn listed() -> (Server, TempDir) {
+    let srv = Server::start().await;
+    let mut list = String::new();
+    for i in 0..ENTRIES {
+        srv.add(
+            &format!("/f{i}"),
+            Resource::new(payload(64 + i % 7, i as u64)),
+        );
+        list.push_str(&srv.url(&format!("/f{i}")));
+        list.push('\n');
+        if i % 10 == 0 {
+            list.push_str(&format!("  out=named/{i}.bin\n"));
+        }
+    }
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), list).unwrap();
+    (srv, dir)
+}
+
+/// How many times the server sent each file.
+fn fetched(srv: &Server) -> HashMap<String, usize> {
+    let mut count = HashMap::new();
+    for seen in srv.seen() {
+        *count.entry(seen.path).or_default() += 1;
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_cover_a_list_exactly_once_whatever_their_number() {
+    let (srv, dir) = listed().await;
+    // 4 shards by flag, then 3 from a Slurm job array's environment, each into one directory.
+    let runs: Vec<(String, Vec<(&str, String)>)> = (0..4)
+        .map(|k| (format!("{k}/4"), vec![]))
+        .chain((0..3).map(|k| {
+            let env = vec![
+                ("SLURM_ARRAY_TASK_ID", k.to_string()),
+                ("SLURM_ARRAY_TASK_COUNT", "3".to_string()),
+            ];
+            ("auto".to_string(), env)
+        }))
+        .collect();
+    for (round, shards) in [(0, &runs[..4]), (1, &runs[4..])] {
+        let before = srv.seen().len();
+        let out = format!("out{round}");
+        let mut sizes = Vec::new();
+        for (shard, env) in shards {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = fastdl_with(
+                &dir.0,
+                &["-i", "urls.txt", "-d", &out, "--shard", shard, "-j", "16"],
+                &env,
+                None,
+            )
+            .await;
+            assert_ok(&r);
+            let done: usize = summary_count(&r.stderr, "done");
+            sizes.push(done);
+        }
+        let seen = &srv.seen()[before..];
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for s in seen {
+            *count.entry(s.path.as_str()).or_default() += 1;
+        }
+        assert_eq!(count.len(), ENTRIES, "round {round}: every entry fetched");
+        assert!(count.values().all(|&n| n == 1), "round {round}: twice");
+        assert_eq!(sizes.iter().sum::<usize>(), ENTRIES, "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&n| n > ENTRIES / shards.len() / 2),
+            "{sizes:?}"
+        );
+        for i in [0, 10, 990] {
+            let want = sha256(&payload(64 + i % 7, i as u64));
+            assert_eq!(
+                sha256_file(&dir.path(&format!("{out}/named/{i}.bin"))),
+                want
+            );
+        }
+    }
+    // A shard run again skips every finished file without a request.
+    let before = fetched(&srv);
+    let r = fastdl(&dir.0, &["-i", "urls.txt", "-d", "out0", "--shard", "2/4"]).await;
+    assert_ok(&r);
+    assert_eq!(fetched(&srv), before, "a finished shard fetched again");
+    assert!(r.stderr.contains(" 0 done, "), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_shards_are_refused_and_an_empty_one_succeeds() {
+    let srv = Server::start().await;
+    srv.add("/one", Resource::new(payload(100, 1)));
+    let dir = TempDir::new();
+    let url = srv.url("/one");
+    for (args, env, want) in [
+        (vec!["--shard", "4/4"], vec![], "K counts from 0"),
+        (
+            vec!["--shard", "auto"],
+            vec![],
+            "no shard in the environment",
+        ),
+        (
+            vec!["--shard", "auto"],
+            vec![("JOB_COMPLETION_INDEX", "1")],
+            "FASTDL_SHARD_COUNT",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.push(&url);
+        let r = fastdl_with(&dir.0, &all, &env, None).await;
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+    assert!(srv.seen().is_empty(), "nothing was fetched");
+    // Of two shards, one has the URL and the other none: that one ends at once, exit 0.
+    let mut codes = Vec::new();
+    for k in 0..2 {
+        let env = [("FASTDL_SHARD", if k == 0 { "0/2" } else { "1/2" })];
+        let r = fastdl_with(&dir.0, &["--shard", "auto", &url], &env, None).await;
+        codes.push((r.code, r.stderr.contains("holds none")));
+    }
+    codes.sort();
+    assert_eq!(codes, [(0, false), (0, true)]);
+    assert_eq!(srv.seen().len(), 1);
+}
+
+/// The count after `N ` in the summary line (`Summary: 3 done, 0 skipped, ...`).
+fn summary_count(stderr: &str, what: &str) -> usize {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("Summary:"))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    let words: Vec<&str> = line
+        .split([' ', ',', ';'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    let at = words.iter().position(|w| *w == what).expect(what);
+    words[at - 1].parse().expect("a count")
+}
