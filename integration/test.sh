@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test
+# Every input of the fuzz targets' corpus, and every crash kept from it, through its checks
+# (stable, no libFuzzer; running the fuzzers needs nightly: integration/fuzz/README.md).
+cargo test --quiet --manifest-path integration/fuzz/Cargo.toml --no-default-features
 cargo build --quiet --bin fastdl --example bench-server
 # The merge test runs ffmpeg, as yt-dlp does for bestvideo+bestaudio.
 if ! command -v ffmpeg >/dev/null 2>&1; then

@@ -62,6 +62,13 @@ pub struct Checksum {
     source: String,
 }
 
+/// `TYPE=HEX`, what `FromStr` reads.
+impl std::fmt::Display for Checksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.algorithm.name(), to_hex(&self.digest))
+    }
+}
+
 impl std::str::FromStr for Checksum {
     type Err = Error;
 

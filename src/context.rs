@@ -53,6 +53,8 @@ pub(crate) struct Options {
     /// A failed file does not fail the run (HLS/DASH fragments, unless
     /// `--abort-on-unavailable-fragment`: yt-dlp skips missing pieces).
     pub failures_allowed: bool,
+    /// Compute each file's SHA-256 as it is written (`digest.rs`).
+    pub sha256: bool,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             max_connections_per_host: 16,
             failures_allowed: false,
             warm_up: false,
+            sha256: false,
         }
     }
 }
@@ -95,6 +98,9 @@ pub(crate) struct Context {
     pub rate: Option<Arc<RateLimiter>>,
     /// The file's own rate limit (`limit-rate=` in an input file).
     pub file_rate: Option<Arc<RateLimiter>>,
+    /// Failed requests of this job tried again in some way (retried, restarted, another
+    /// source): the job's attempts are one more. Each job counts its own ([`Context::for_job`]).
+    pub(crate) retried: Arc<std::sync::atomic::AtomicU32>,
     /// Output paths being written by this run.
     pub(crate) claimed: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
@@ -118,6 +124,7 @@ impl Context {
                 options.concurrent_downloads.max(1),
             )),
             file_rate: None,
+            retried: Default::default(),
             claimed: Default::default(),
             options,
             events,
@@ -128,6 +135,7 @@ impl Context {
     /// This context with a job's own settings applied (same client, limits and signal).
     pub(crate) fn for_job(&self, job: &Request) -> Result<Context, Error> {
         let mut ctx = self.clone();
+        ctx.retried = Default::default();
         let h = &mut ctx.options.http;
         for (name, value) in &job.headers {
             http::check_header(name, value)?;
@@ -177,6 +185,8 @@ pub(crate) struct OutputClaim {
     path: PathBuf,
     part_path: PathBuf,
     part: Arc<std::fs::File>,
+    /// Hash what is written (`Options::sha256`).
+    hash: bool,
 }
 
 impl OutputClaim {
@@ -195,6 +205,7 @@ impl OutputClaim {
             path: path.to_owned(),
             part_path: output::part_path(path),
             part: Arc::new(part),
+            hash: ctx.options.sha256,
         };
         match output::lock_part(&output::part_path(path)).await {
             Ok(part) => Ok(claim(part)),
@@ -208,7 +219,12 @@ impl OutputClaim {
 
     /// The `.part`, opened for writing with `size` and `keep` as [`PartFile::open`] takes them.
     pub(crate) fn part(&self, size: Option<u64>, keep: bool) -> Result<PartFile, Error> {
-        PartFile::open(&self.part_path, Arc::clone(&self.part), size, keep)
+        PartFile::open(
+            &self.part_path,
+            Arc::clone(&self.part),
+            (size, keep),
+            self.hash,
+        )
     }
 }
 

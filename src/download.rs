@@ -33,11 +33,20 @@ use crate::stream::stream;
 /// Downloads `job`; `id` tells its events apart from other downloads'. Emits `Finished` or
 /// `Failed`, then `Ended`, for it.
 pub(crate) async fn download(ctx: Arc<Context>, id: usize, job: Request) -> Result<Outcome, Error> {
-    let result = match ctx.for_job(&job) {
-        Ok(ctx) => download_inner(&Arc::new(ctx), id, &job).await,
-        Err(e) => Err(e),
+    let started = Instant::now();
+    let (mut result, retried) = match ctx.for_job(&job) {
+        Ok(ctx) => {
+            let retried = Arc::clone(&ctx.retried);
+            (download_inner(&Arc::new(ctx), id, &job).await, retried)
+        }
+        Err(e) => (Err(e), Default::default()),
     };
-    ctx.events.ended(id, &job.url, &result);
+    let attempts = 1 + retried.load(std::sync::atomic::Ordering::Relaxed);
+    if let Ok(outcome) = &mut result {
+        outcome.attempts = attempts;
+    }
+    ctx.events
+        .ended((id, &job.url), &result, attempts, started.elapsed());
     result
 }
 
@@ -136,7 +145,7 @@ async fn attempt(
         .filter(|_| !ctx.options.overwrite)
         .and_then(|g| {
             let meta = std::fs::metadata(g).ok()?;
-            recorded(&job.url, g, &meta, started)
+            recorded(ctx, &job.url, g, &meta, started)
         })
     {
         return Ok(done);

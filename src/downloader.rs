@@ -303,6 +303,14 @@ impl DownloaderBuilder {
         self
     }
 
+    /// Computes each written file's SHA-256 while it is written ([`Outcome::sha256`], also kept
+    /// in the completion record, so a skipped file has it too). Default false: it costs about
+    /// 0.5 ms of CPU per MiB.
+    pub fn sha256(mut self, sha256: bool) -> Self {
+        self.options.sha256 = sha256;
+        self
+    }
+
     /// Time between two progress events of one download (default 500 ms).
     pub fn progress_interval(mut self, interval: Duration) -> Self {
         self.options.progress_interval = interval;

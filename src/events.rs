@@ -142,6 +142,11 @@ pub struct Ended {
     pub bytes: u64,
     pub resumed_bytes: u64,
     pub elapsed: f64,
+    /// The output's SHA-256 (hex), with `DownloaderBuilder::sha256`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Tries it took ([`Outcome::attempts`]), failed or not.
+    pub attempts: u32,
     #[serde(serialize_with = "as_optional_message")]
     pub error: Option<Error>,
 }
@@ -284,8 +289,15 @@ impl Events {
         });
     }
 
-    /// Sends how download `id` of `url` ended: `Failed` first if it did, then `Ended`.
-    pub fn ended(&self, id: usize, url: &str, result: &Result<Outcome, Error>) {
+    /// Sends how download `id` of `url` ended after `attempts` tries and `elapsed` (a failure's;
+    /// an outcome has its own): `Failed` first if it did, then `Ended`.
+    pub fn ended(
+        &self,
+        (id, url): (usize, &str),
+        result: &Result<Outcome, Error>,
+        attempts: u32,
+        elapsed: Duration,
+    ) {
         let url = SafeUrl::new(url);
         let ended = match result {
             Ok(o) => Ended {
@@ -300,6 +312,8 @@ impl Events {
                 bytes: o.bytes,
                 resumed_bytes: o.resumed,
                 elapsed: o.elapsed.as_secs_f64(),
+                sha256: o.sha256.clone(),
+                attempts,
                 error: None,
             },
             Err(e) => {
@@ -314,7 +328,9 @@ impl Events {
                     filename: None,
                     bytes: 0,
                     resumed_bytes: 0,
-                    elapsed: 0.0,
+                    elapsed: elapsed.as_secs_f64(),
+                    sha256: None,
+                    attempts,
                     error: Some(e.clone()),
                 }
             }

@@ -164,6 +164,10 @@ pub(crate) fn decide(
     place: Place,
 ) -> Decision {
     let decision = retries.decide(err, place);
+    if !matches!(decision, Decision::Fail | Decision::Shed) {
+        ctx.retried
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     ctx.events
         .log(id, Level::Debug, format!("after \"{err}\": {decision}"));
     decision

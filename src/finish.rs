@@ -61,7 +61,8 @@ pub(crate) async fn finish(
                 other => other,
             })?;
     }
-    output::finish(part, &file.output, &file.url, file.modified).await?;
+    let sha256 = part.sha256(total).await?;
+    output::finish(part, &file.output, &file.url, file.modified, sha256.clone()).await?;
     let elapsed = file.started.elapsed();
     ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {
@@ -70,6 +71,8 @@ pub(crate) async fn finish(
         resumed,
         elapsed,
         skipped: false,
+        sha256,
+        attempts: 1,
     })
 }
 
@@ -88,14 +91,14 @@ pub(crate) fn existing(
     let Ok(meta) = std::fs::metadata(output) else {
         return Ok(None);
     };
-    if let Some(done) = recorded(&job.url, output, &meta, started) {
+    if let Some(done) = recorded(ctx, &job.url, output, &meta, started) {
         return Ok(Some(done));
     }
     if meta.is_file()
         && !job.checksums.is_empty()
         && checksum::verify(output, &job.checksums).is_ok()
     {
-        return Ok(Some(skipped(output, meta.len(), started)));
+        return Ok(Some(skipped(ctx, output, meta.len(), started, None)));
     }
     Err(Error::Exists {
         path: output.to_owned(),
@@ -105,6 +108,7 @@ pub(crate) fn existing(
 /// `output` (whose metadata is `meta`) as a skipped download, if its completion record names
 /// `key` (the job's URL; a fragment adds its byte range) and the file is unchanged since.
 pub(crate) fn recorded(
+    ctx: &Context,
     key: &str,
     output: &Path,
     meta: &std::fs::Metadata,
@@ -115,15 +119,30 @@ pub(crate) fn recorded(
     }
     let record = crate::record::read(output)?;
     (record.url == SafeUrl::new(key) && record.matches(meta))
-        .then(|| skipped(output, meta.len(), started))
+        .then(|| skipped(ctx, output, meta.len(), started, record.sha256))
 }
 
-pub(crate) fn skipped(output: &Path, bytes: u64, started: Instant) -> Outcome {
+/// A file found complete. Its SHA-256, when wanted, is the completion record's (`sha256`), else
+/// read from the file (it was finished without one).
+fn skipped(
+    ctx: &Context,
+    output: &Path,
+    bytes: u64,
+    started: Instant,
+    sha256: Option<String>,
+) -> Outcome {
+    let sha256 = match sha256 {
+        Some(hex) if ctx.options.sha256 => Some(hex),
+        _ if ctx.options.sha256 => crate::digest::of_file(output).ok(),
+        _ => None,
+    };
     Outcome {
         path: Some(output.to_owned()),
         bytes,
         resumed: 0,
         elapsed: started.elapsed(),
         skipped: true,
+        sha256,
+        attempts: 1,
     }
 }

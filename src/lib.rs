@@ -56,12 +56,16 @@ mod body;
 mod checksum;
 mod context;
 mod cookies;
+mod digest;
 mod download;
 mod downloader;
 mod error;
 mod events;
 mod failure;
 mod finish;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod limits;
 mod naming;

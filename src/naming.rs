@@ -128,13 +128,16 @@ pub fn sanitize(name: &str) -> Option<String> {
             }
         })
         .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    // Dots and spaces together: `. .u` must not come out as `.u`.
+    let trimmed = cleaned
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
     let mut end = trimmed.len().min(MAX_NAME);
     while !trimmed.is_char_boundary(end) {
         end -= 1;
     }
     // After the cut, which could end on a dot or a space.
-    let name = trimmed[..end].trim_end_matches(['.', ' ']);
+    let name = trimmed[..end].trim_end_matches(|c: char| c == '.' || c.is_whitespace());
     if name.is_empty() {
         return None;
     }
@@ -223,6 +226,10 @@ mod tests {
             ("report.pdf. . ", Some("report.pdf")),
             ("a<b>c:d|e?f*g\"h", Some("a_b_c_d_e_f_g_h")),
             (" . ", None),
+            // Found by the fuzz target: dots and spaces (and dropped control characters) mixed.
+            (". .bashrc", Some("bashrc")),
+            (".\0\0 \0.u", Some("u")),
+            ("1 .\u{a0}", Some("1")),
         ] {
             assert_eq!(sanitize(name).as_deref(), want, "{name}");
         }

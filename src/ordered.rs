@@ -110,7 +110,7 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result
     };
     let key = record_key(job);
     if let Ok(meta) = std::fs::metadata(&out) {
-        if let Some(done) = recorded(&key, &out, &meta, started) {
+        if let Some(done) = recorded(ctx, &key, &out, &meta, started) {
             return Ok(done);
         }
         if !ctx.options.overwrite {
@@ -138,8 +138,11 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result
         .await?;
     part.sync().await?;
     resume::remove(&state_file);
-    output::finish(&part, &out, &key, None).await?;
-    Ok(finished(ctx, &base, Some(out), written, resumed, started))
+    let sha256 = part.sha256(written).await?;
+    output::finish(&part, &out, &key, None, sha256.clone()).await?;
+    let mut outcome = finished(ctx, &base, Some(out), written, resumed, started);
+    outcome.sha256 = sha256;
+    Ok(outcome)
 }
 
 /// A request with a writer (the binary's `-o -`): the file streams to it in order while it
@@ -278,6 +281,8 @@ fn finished(
         resumed,
         elapsed,
         skipped: false,
+        sha256: None,
+        attempts: 1,
     }
 }
 

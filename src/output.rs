@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::digest::InOrder;
 use crate::error::Error;
 
 /// Creating, renaming and tagging a file take its directory's lock in the kernel, and ext4 can
@@ -73,6 +74,9 @@ pub struct PartFile {
     /// and its waiters spin (7% of all CPU of a 1 GiB loopback download at 8 connections in
     /// `perf`); waiting here sleeps instead, which cut the download's CPU time by about 20%.
     writing: Arc<std::sync::Mutex<()>>,
+    /// The SHA-256 of what is written, when one is wanted (`digest.rs`). Its own lock, only
+    /// ever tried by writers: bytes a writer could not hash at once are read back later.
+    digest: Option<Arc<std::sync::Mutex<InOrder>>>,
 }
 
 /// `FILE.part` for the output `FILE`.
@@ -115,11 +119,12 @@ impl PartFile {
     /// The locked `.part` at `path` ([`lock_part`]) for writing. `keep` keeps its bytes
     /// (resuming); otherwise it is emptied. A known `size` is set at once so positional writes
     /// anywhere are valid (the file is sparse until written; no time is spent preallocating).
+    /// With `hash`, what is written is hashed ([`PartFile::sha256`]).
     pub fn open(
         path: &Path,
         file: Arc<File>,
-        size: Option<u64>,
-        keep: bool,
+        (size, keep): (Option<u64>, bool),
+        hash: bool,
     ) -> Result<PartFile, Error> {
         if !keep {
             file.set_len(0).map_err(|e| Error::io(path, e))?;
@@ -131,6 +136,7 @@ impl PartFile {
             file,
             path: path.to_owned(),
             writing: Default::default(),
+            digest: hash.then(Default::default),
         })
     }
 
@@ -143,7 +149,48 @@ impl PartFile {
     pub fn write_at(&self, bytes: &[u8], offset: u64) -> Result<(), Error> {
         self.file
             .write_all_at_offset(bytes, offset)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.wrote(bytes, offset);
+        Ok(())
+    }
+
+    /// Hashes `bytes`, just written at `offset`, if the digest is free now (else it reads them
+    /// back later: a writer never waits for the hash).
+    fn wrote(&self, bytes: &[u8], offset: u64) {
+        if let Some(Ok(mut digest)) = self.digest.as_deref().map(std::sync::Mutex::try_lock) {
+            digest.wrote(bytes, offset);
+        }
+    }
+
+    /// True when what is written is hashed.
+    pub fn hashing(&self) -> bool {
+        self.digest.is_some()
+    }
+
+    /// Hashes the file up to `end`, every byte of which is written (blocking: it may read).
+    pub fn hash_through(&self, end: u64) -> Result<(), Error> {
+        let Some(digest) = &self.digest else {
+            return Ok(());
+        };
+        let mut digest = digest.lock().unwrap_or_else(|e| e.into_inner());
+        digest
+            .catch_up(end, |buf, at| self.file.read_exact_at_offset(buf, at))
             .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// The SHA-256 (hex) of the file's first `len` bytes, all written, if hashing is on.
+    pub async fn sha256(&self, len: u64) -> Result<Option<String>, Error> {
+        let Some(digest) = self.digest.clone() else {
+            return Ok(None);
+        };
+        let part = self.clone();
+        tokio::task::spawn_blocking(move || {
+            part.hash_through(len)?;
+            let digest = digest.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(Some(digest.clone().finish()))
+        })
+        .await
+        .expect("hashing does not panic")
     }
 
     /// Writes `len` bytes of `pending`, starting `skip` bytes into it, at `offset`, and empties
@@ -176,6 +223,7 @@ impl PartFile {
             self.file
                 .write_all_at_offset(piece, at)
                 .map_err(|e| Error::io(&self.path, e))?;
+            self.wrote(piece, at);
             at += piece.len() as u64;
             left -= piece.len();
         }
@@ -185,6 +233,9 @@ impl PartFile {
 
     /// Empties the file and sets its new size (for starting over).
     pub fn reset(&self, size: Option<u64>) -> Result<(), Error> {
+        if let Some(digest) = &self.digest {
+            *digest.lock().unwrap_or_else(|e| e.into_inner()) = InOrder::default();
+        }
         self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
         if let Some(size) = size {
             self.file
@@ -194,8 +245,15 @@ impl PartFile {
         Ok(())
     }
 
-    /// Sets the final length (streams of unknown size).
+    /// Sets the final length (streams of unknown size), or drops what was written after `size`
+    /// (a joined download's failed piece; a hash that went past it starts over).
     pub fn set_len(&self, size: u64) -> Result<(), Error> {
+        if let Some(digest) = &self.digest {
+            let mut digest = digest.lock().unwrap_or_else(|e| e.into_inner());
+            if digest.position() > size {
+                *digest = InOrder::default();
+            }
+        }
         self.file
             .set_len(size)
             .map_err(|e| Error::io(&self.path, e))
@@ -221,9 +279,8 @@ impl PartFile {
 }
 
 /// Gives the finished (and synced) `.part` its `modified` time if one is wanted, records it as
-/// `url` (the completion record, `record.rs`; after the time is set, which the record vouches
-/// for) and moves
-/// it to its final name.
+/// `url` with its `sha256` (the completion record, `record.rs`; after the time is set, which the
+/// record vouches for) and moves it to its final name.
 ///
 /// The directory is not synced: that serialised every file of a batch on the directory's lock.
 /// A crash can at worst lose the rename, leaving the synced `.part`, which the next run fetches
@@ -233,6 +290,7 @@ pub async fn finish(
     output: &Path,
     url: &str,
     modified: Option<std::time::SystemTime>,
+    sha256: Option<String>,
 ) -> Result<(), Error> {
     let (file, path) = (Arc::clone(&part.file), part.path.clone());
     let (output, url) = (output.to_owned(), url.to_owned());
@@ -240,19 +298,43 @@ pub async fn finish(
         if let Some(time) = modified {
             file.set_modified(time).map_err(|e| Error::io(&path, e))?;
         }
-        crate::record::write(&path, &output, &url);
+        crate::record::write(&path, &output, &url, sha256);
         std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
     })
     .await
 }
 
-/// Positional writes on every platform.
-trait WriteAt {
+/// Positional writes and reads on every platform.
+trait Positional {
     /// Writes all of `buf` at `offset`, leaving the file's cursor alone where the platform can.
     fn write_all_at_offset(&self, buf: &[u8], offset: u64) -> std::io::Result<()>;
+    /// Fills `buf` from `offset`.
+    fn read_exact_at_offset(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
 }
 
-impl WriteAt for File {
+impl Positional for File {
+    #[cfg(unix)]
+    fn read_exact_at_offset(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+
+    /// `seek_read` may read less than asked.
+    #[cfg(windows)]
+    fn read_exact_at_offset(&self, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(self, buf, offset) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     #[cfg(unix)]
     fn write_all_at_offset(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
         std::os::unix::fs::FileExt::write_all_at(self, buf, offset)

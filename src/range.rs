@@ -134,7 +134,6 @@ impl RangeSet {
     }
 
     /// The ranges, sorted and merged.
-    #[cfg(test)]
     pub fn ranges(&self) -> &[ByteRange] {
         &self.ranges
     }

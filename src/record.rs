@@ -28,6 +28,9 @@ pub(crate) struct Record {
     pub size: u64,
     /// Modification time when recorded, in nanoseconds: a file changed since is not vouched for.
     pub mtime_ns: i128,
+    /// The file's SHA-256 (hex), when the run that finished it computed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl Record {
@@ -44,8 +47,9 @@ fn mtime_ns(meta: &std::fs::Metadata) -> Option<i128> {
 }
 
 /// Records that the file now at `path` (the finished `.part`) will be `final_path`, `url`,
-/// complete. Best effort: a record that cannot be written only means a later run asks again.
-pub(crate) fn write(path: &Path, final_path: &Path, url: &str) {
+/// complete, with its SHA-256 if known. Best effort: a record that cannot be written only means
+/// a later run asks again.
+pub(crate) fn write(path: &Path, final_path: &Path, url: &str, sha256: Option<String>) {
     let Ok(meta) = std::fs::metadata(path) else {
         return;
     };
@@ -56,6 +60,7 @@ pub(crate) fn write(path: &Path, final_path: &Path, url: &str) {
         url: SafeUrl::new(url),
         size: meta.len(),
         mtime_ns,
+        sha256,
     };
     if !attr::set(path, &record) {
         journal::append(final_path, &record);
@@ -268,6 +273,7 @@ mod tests {
             url: "http://h/f".into(),
             size: 5,
             mtime_ns: mtime_ns(&meta).unwrap(),
+            sha256: Some("2cf24dba".into()),
         };
         // The journal as a filesystem without attributes uses it.
         std::env::set_var("FASTDL_STATE_DIR", dir.join("state"));
@@ -286,6 +292,7 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(line["name"], "f.bin");
         assert_eq!(line["record"]["size"], 5);
+        assert_eq!(line["record"]["sha256"], "2cf24dba");
         journal::forget();
         assert_eq!(
             journal::get(&file),

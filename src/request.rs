@@ -268,4 +268,10 @@ pub struct Outcome {
     /// True when the file was already complete (fastdl's completion record, or every
     /// checksum matched) and nothing was downloaded.
     pub skipped: bool,
+    /// The output's SHA-256 in hex, with [`DownloaderBuilder::sha256`](crate::DownloaderBuilder::sha256)
+    /// (for a skipped file, from its completion record).
+    pub sha256: Option<String>,
+    /// Tries it took: 1, plus every failed request tried again (a retry, a restart, another
+    /// source).
+    pub attempts: u32,
 }

@@ -113,6 +113,7 @@ pub(crate) async fn segmented(
             },
             _ = saver.tick() => {
                 t.save(&state).await?;
+                hash_prefix(&t);
                 // Connections other files gave back may now be free.
                 grow(&t, &mut workers, &warm);
             }
@@ -159,6 +160,21 @@ pub(crate) async fn segmented(
         Err(_) => {}
     }
     outcome
+}
+
+/// Hashes, in the background, what the connections wrote ahead of the hash and is now part of
+/// the written prefix (`digest.rs`), so little is left to read when the file is done.
+fn hash_prefix(t: &Arc<Transfer>) {
+    if !t.part.hashing() {
+        return;
+    }
+    let done = t.sched.done();
+    let Some(first) = done.ranges().first().filter(|r| r.start == 0) else {
+        return;
+    };
+    let (part, end) = (t.part.clone(), first.end);
+    // An error here is met again, and returned, when the file is done.
+    tokio::task::spawn_blocking(move || part.hash_through(end));
 }
 
 /// Adds connections to a running file while it has work worth splitting and permits are free

@@ -415,5 +415,9 @@ async fn a_hostile_batch_keeps_every_good_file_and_names_every_bad_one() {
         summary.contains(&format!("{} failed", failed + 1)),
         "{summary}"
     );
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.code, 8,
+        "bad entries failed, good ones done: {}",
+        r.stderr
+    );
 }

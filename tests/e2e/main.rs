@@ -13,6 +13,7 @@ mod integrity;
 mod progress;
 mod proxy;
 mod ranges;
+mod report;
 mod resume;
 mod safety;
 mod shard;

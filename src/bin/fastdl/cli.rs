@@ -48,8 +48,8 @@ pub fn help() -> String {
         "\nSIZE accepts 1048576, 512K, 1M, 1.5G; DURATION accepts 30, 30s, 500ms, 2m.\n\n\
          Exit codes:\n  0 success   1 download failed   2 usage error   3 outside \
          --max/--min-filesize\n  4 output exists   5 checksum or length mismatch   6 local \
-         file error\n  7 another fastdl is writing the output   130 interrupted \
-         (resumable)\n",
+         file error\n  7 another fastdl is writing the output   8 some entries failed, \
+         others done\n  130 interrupted (resumable)\n",
     );
     out
 }
@@ -175,6 +175,7 @@ impl Args {
             .resume(!self.no_continue)
             .overwrite(self.overwrite)
             .remote_time(self.remote_time)
+            .sha256(self.report.is_some())
             .progress_interval(self.progress_interval);
         for (k, v) in &self.headers {
             b = b.header(k, v);

@@ -19,6 +19,9 @@ pub const INTEGRITY: u8 = 5;
 pub const IO: u8 = 6;
 /// Another fastdl is downloading the same output now (nothing was changed).
 pub const BUSY: u8 = 7;
+/// Some entries of a batch failed, the others were downloaded or skipped (the first failure's
+/// code when none was).
+pub const PARTIAL: u8 = 8;
 /// Interrupted by SIGINT or SIGTERM; state saved, the same command resumes.
 pub const INTERRUPTED: u8 = 130;
 

@@ -144,6 +144,59 @@ impl Entry {
     }
 }
 
+/// `job` as an entry of an input list (`--save-failed`), its `dir` made relative to the run's
+/// `base` directory again; `None` when the list cannot say it (an `-o` outside the output
+/// directory, a joined download). What parses back is checked: the entry reads as this job.
+pub fn format(job: &Job, base: Option<&Path>) -> Option<String> {
+    if !job.pieces.is_empty() {
+        return None;
+    }
+    let mut job = job.clone();
+    job.dir = match (job.dir.take(), base) {
+        (Some(dir), Some(base)) => dir
+            .strip_prefix(base)
+            .ok()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf),
+        (dir, _) => dir,
+    };
+    let mut text = job.url.clone();
+    for m in &job.mirrors {
+        text.push('\t');
+        text.push_str(m);
+    }
+    text.push('\n');
+    let mut option = |key: &str, value: &dyn std::fmt::Display| {
+        text.push_str(&format!("  {key}={value}\n"));
+    };
+    if let Some(out) = &job.output {
+        option("out", &out.display());
+    }
+    if let Some(dir) = &job.dir {
+        option("dir", &dir.display());
+    }
+    for c in &job.checksums {
+        option("checksum", c);
+    }
+    for (name, value) in &job.headers {
+        option("header", &format!("{name}: {value}"));
+    }
+    if let Some(r) = &job.referer {
+        option("referer", r);
+    }
+    if let Some(ua) = &job.user_agent {
+        option("user-agent", ua);
+    }
+    if let Some(n) = job.connections {
+        option("split", &n);
+    }
+    if let Some(n) = job.limit_rate {
+        option("limit-rate", &n);
+    }
+    let back = parse(&text, "").ok()?;
+    (back.len() == 1 && back[0].job == job).then_some(text)
+}
+
 /// Refuses a batch in which two entries would write the same file.
 pub fn check_duplicates(entries: &[Entry], dir: Option<&Path>, name: &str) -> Result<(), Error> {
     let mut seen: HashMap<PathBuf, usize> = HashMap::new();
@@ -179,6 +232,31 @@ mod tests {
         assert_eq!(j.limit_rate, Some(1 << 20));
         assert_eq!(j.headers, vec![("X-A".into(), "1".into())]);
         assert_eq!((e[1].line, e[1].job.mirrors.len()), (8, 0));
+    }
+
+    #[test]
+    fn what_a_list_cannot_say_is_not_written() {
+        let joined = Job {
+            url: "http://a/f".into(),
+            pieces: vec![fastdl::Piece::new("http://a/f1")],
+            ..Job::default()
+        };
+        let absolute = Job {
+            url: "http://a/f".into(),
+            output: Some("/tmp/f".into()),
+            ..Job::default()
+        };
+        assert_eq!(format(&joined, None), None);
+        assert_eq!(format(&absolute, None), None);
+        let cli = Job {
+            url: "http://a/f".into(),
+            dir: Some("d".into()),
+            ..Job::default()
+        };
+        assert_eq!(
+            format(&cli, Some(Path::new("d"))).as_deref(),
+            Some("http://a/f\n")
+        );
     }
 
     #[test]
@@ -269,6 +347,24 @@ mod props {
                     }
                 }
                 Err(e) => prop_assert!(e.to_string().starts_with("l:"), "{}", e),
+            }
+        }
+
+        /// Every entry a list can hold, written back (`--save-failed`), reads as itself; with a
+        /// base directory, as the entry it was before `-d` was joined to its `dir=`.
+        #[test]
+        fn entries_round_trip(lines in proptest::collection::vec(
+            "(https?://[a-z]{1,6}/[a-z./%]{0,12}(	[a-z:/.]{0,12})?|  (out|dir|checksum|header|split|limit-rate|referer|user-agent)=[ -~]{0,20})",
+            0..10,
+        )) {
+            let Ok(entries) = parse(&lines.join("\n"), "l") else { return Ok(()) };
+            for e in entries {
+                let text = format(&e.job, None);
+                prop_assert!(text.is_some(), "{:?}", e.job);
+                let mut joined = e.job.clone();
+                joined.dir = Some(Path::new("base").join(joined.dir.unwrap_or_default()));
+                let again = parse(&format(&joined, Some(Path::new("base"))).unwrap(), "l").unwrap();
+                prop_assert_eq!(&again[0].job, &e.job);
             }
         }
     }

@@ -3,6 +3,7 @@
 //! the config file, the input formats, the rendering and the exit codes.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 
 use fastdl::{CookieJar, Error};
@@ -16,6 +17,7 @@ mod info_json;
 mod input;
 mod job;
 mod render;
+mod report;
 mod settings;
 mod shard;
 mod units;
@@ -159,6 +161,20 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
     if jobs.is_empty() {
         return Err(Error::Invalid("the input list has no URL".into()));
     }
+    if args.save_failed.is_some() && (args.fragments.is_some() || args.info_json.is_some()) {
+        return Err(Error::Invalid(
+            "--save-failed saves URLs and -i lists, not --fragments or --info-json".into(),
+        ));
+    }
+    if args.report.as_deref() == Some("-")
+        && jobs
+            .iter()
+            .any(|j| j.output.as_deref() == Some("-".as_ref()))
+    {
+        return Err(Error::Invalid(
+            "--report - and -o - cannot both write to standard output".into(),
+        ));
+    }
     if let Some(spec) = args.shard {
         if args.fragments.is_some() || args.info_json.is_some() {
             return Err(Error::Invalid(
@@ -191,14 +207,57 @@ async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
         wait_for_signal().await;
         std::process::exit(exit::INTERRUPTED.into());
     });
+    let report = match args
+        .report
+        .as_deref()
+        .map(report::Report::create)
+        .transpose()
+    {
+        Ok(r) => r,
+        Err(e) => return report(&e),
+    };
+    // What --save-failed may write, in the input list's own words.
+    let entries: Vec<Option<String>> = match args.save_failed {
+        Some(_) => jobs
+            .iter()
+            .map(|j| input::format(j, args.dir.as_deref()))
+            .collect(),
+        None => Vec::new(),
+    };
     let requests = jobs
         .into_iter()
         .map(|job| args.request(job.into_request()))
         .collect();
     let failures_allowed = args.fragments.is_some() && !args.abort_on_unavailable_fragment;
-    let (summary, code) = batch::run(&downloader, requests, failures_allowed).await;
-    rendering.finish(Some(summary)).await;
-    code
+    let ran = batch::run(&downloader, requests, failures_allowed, report).await;
+    rendering.finish(Some(ran.summary)).await;
+    match &args.save_failed {
+        Some(path) => save_failed(path, &entries, &ran.unfinished).unwrap_or(ran.code),
+        None => ran.code,
+    }
+}
+
+/// Writes `--save-failed`: the unfinished entries. Returns an exit code only if that failed.
+fn save_failed(path: &Path, entries: &[Option<String>], unfinished: &[usize]) -> Option<u8> {
+    let saved: Vec<&str> = unfinished
+        .iter()
+        .filter_map(|&i| entries[i].as_deref())
+        .collect();
+    if saved.len() < unfinished.len() {
+        eprintln!(
+            "fastdl: warning: --save-failed {}: {} of the unfinished entries cannot be written as \
+             an input list (an -o outside the output directory) and are left out",
+            path.display(),
+            unfinished.len() - saved.len()
+        );
+    }
+    match report::save_failed(path, &saved) {
+        Ok(()) => None,
+        Err(e) => {
+            eprintln!("fastdl: error: --save-failed {}: {e}", path.display());
+            Some(exit::IO)
+        }
+    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM; on Windows Ctrl-C, Ctrl-Break or the console closing.

@@ -58,6 +58,10 @@ pub struct Args {
     pub input_file: Option<String>,
     /// `--shard K/N|auto`: this run's part of the URLs and the list (shard.rs).
     pub shard: Option<ShardSpec>,
+    /// `--report FILE|-`: a JSON line per entry (report.rs).
+    pub report: Option<String>,
+    /// `--save-failed FILE`: the entries that did not finish, as an input list.
+    pub save_failed: Option<PathBuf>,
     pub concurrent_downloads: usize,
     pub max_connections_per_host: usize,
     pub max_connections: usize,
@@ -114,6 +118,8 @@ impl Default for Args {
             cookies: None,
             input_file: None,
             shard: None,
+            report: None,
+            save_failed: None,
             concurrent_downloads: 0,
             max_connections_per_host: 0,
             max_connections: 0,
@@ -920,6 +926,39 @@ pub static FLAGS: &[Flag] = &[
         key: None,
         set: |a, v| {
             a.shard = Some(ShardSpec::parse(&text(v)?)?);
+            Ok(())
+        },
+        show: none,
+    },
+    Flag {
+        long: "report",
+        short: &[],
+        aliases: &[],
+        value: Some("FILE|-"),
+        section: Section::Batches,
+        help: "write one JSON line per entry as it ends (url, path, status done/skipped/failed, \
+               bytes, sha256 computed while writing, attempts, seconds, error), then a summary \
+               line; - is standard output (docs/scale.md)",
+        default: None,
+        key: None,
+        set: |a, v| {
+            a.report = Some(text(v)?);
+            Ok(())
+        },
+        show: none,
+    },
+    Flag {
+        long: "save-failed",
+        short: &[],
+        aliases: &[],
+        value: Some("FILE"),
+        section: Section::Batches,
+        help: "write the entries that did not finish (failed, interrupted, not started) to FILE \
+               as an input list, for `-i FILE` with the same -d; removed when none is left",
+        default: None,
+        key: None,
+        set: |a, v| {
+            a.save_failed = Some(PathBuf::from(text(v)?));
             Ok(())
         },
         show: none,

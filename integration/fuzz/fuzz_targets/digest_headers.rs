@@ -1,0 +1,3 @@
+#![no_main]
+// What it checks: fastdl_fuzz::digest_headers (integration/fuzz/src/lib.rs).
+libfuzzer_sys::fuzz_target!(|text: &str| fastdl_fuzz::digest_headers(text));
