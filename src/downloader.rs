@@ -304,8 +304,8 @@ impl DownloaderBuilder {
     }
 
     /// Computes each written file's SHA-256 while it is written ([`Outcome::sha256`], also kept
-    /// in the completion record, so a skipped file has it too). Default false: it costs about
-    /// 0.5 ms of CPU per MiB.
+    /// in the completion record, so a skipped file has it too). Default false: it costs up to
+    /// 1 ms of CPU per MiB (0.94 s for 1 GiB measured here, with the CPU's SHA extensions).
     pub fn sha256(mut self, sha256: bool) -> Self {
         self.options.sha256 = sha256;
         self
