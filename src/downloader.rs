@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,38 +76,57 @@ impl Downloader {
         I: IntoIterator<Item = Request>,
         I::IntoIter: Send + 'static,
     {
+        self.download_stream(Iter(Box::new(requests.into_iter())))
+    }
+
+    /// [`download_all`](Downloader::download_all) for requests that arrive over time (a list
+    /// read while it downloads, from a slow producer): the next request is awaited only while a
+    /// slot is free, and results go on being yielded while it is awaited, so a list never needs
+    /// to be in memory whole.
+    pub fn download_stream<S>(&self, requests: S) -> Results
+    where
+        S: futures_core::Stream<Item = Request> + Send + 'static,
+    {
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
-        let requests = requests.into_iter();
-        let task = tokio::spawn(async move { this.run_all(requests, tx).await });
+        let task = tokio::spawn(async move { this.run_all(Box::pin(requests), tx).await });
         Results { rx, task }
     }
 
     async fn run_all(
         self,
-        mut queue: impl Iterator<Item = Request>,
+        mut queue: Pin<Box<dyn futures_core::Stream<Item = Request> + Send>>,
         tx: mpsc::UnboundedSender<(usize, Result<Outcome, Error>)>,
     ) {
         let mut running = tokio::task::JoinSet::new();
         // `-j` itself is enforced by the transfer slots; twice as many tasks lets files that
         // are finishing (sync, verify, rename) overlap the next files' first requests.
         let slots = 2 * self.ctx.options.concurrent_downloads.max(1);
-        let mut index = 0;
+        let (mut index, mut more) = (0, true);
         loop {
-            while running.len() < slots && !self.ctx.shutdown.is_set() {
-                let Some(request) = queue.next() else { break };
-                // Ids in list order, whichever task runs first.
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let (ctx, at) = (Arc::clone(&self.ctx), index);
-                index += 1;
-                running.spawn(async move { (at, download::download(ctx, id, request).await) });
-            }
-            let Some(joined) = running.join_next().await else {
-                break;
-            };
-            let ended = joined.expect("download tasks do not panic");
-            if tx.send(ended).is_err() {
-                return; // nobody listens: the JoinSet's drop stops the rest
+            let take = more && running.len() < slots && !self.ctx.shutdown.is_set();
+            tokio::select! {
+                biased;
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    let ended = joined.expect("download tasks do not panic");
+                    if tx.send(ended).is_err() {
+                        return; // nobody listens: the JoinSet's drop stops the rest
+                    }
+                }
+                next = std::future::poll_fn(|cx| queue.as_mut().poll_next(cx)), if take => {
+                    let Some(request) = next else {
+                        more = false;
+                        continue;
+                    };
+                    // Ids in list order, whichever task runs first.
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let (ctx, at) = (Arc::clone(&self.ctx), index);
+                    index += 1;
+                    running.spawn(async move { (at, download::download(ctx, id, request).await) });
+                }
+                // Stopped while waiting for the next request: stop waiting.
+                _ = self.ctx.shutdown.wait(), if take => {}
+                else => break,
             }
         }
     }
@@ -152,6 +172,20 @@ impl futures_core::Stream for Results {
 impl Drop for Results {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// An iterator as a stream that is always ready ([`Downloader::download_all`]).
+struct Iter(Box<dyn Iterator<Item = Request> + Send>);
+
+impl futures_core::Stream for Iter {
+    type Item = Request;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Request>> {
+        std::task::Poll::Ready(self.0.next())
     }
 }
 

@@ -36,7 +36,7 @@
 //! flows one way:
 //!
 //! ```text
-//! Downloader (downloader.rs: settings, download_all, events, interrupt, open)
+//! Downloader (downloader.rs: settings, download_all/_stream, events, interrupt, open)
 //!   → download      one file: mirrors, restarts, name, resume decision, fallback
 //!       → probe     the first request, which becomes the first segment
 //!       → segmented many connections (their shared state: transfer)

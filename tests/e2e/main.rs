@@ -17,5 +17,6 @@ mod report;
 mod resume;
 mod safety;
 mod shard;
+mod stream;
 mod tail;
 mod tls;

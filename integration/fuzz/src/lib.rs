@@ -25,6 +25,8 @@ mod info_json;
 mod input;
 #[path = "../../../src/bin/fastdl/job.rs"]
 mod job;
+#[path = "../../../src/bin/fastdl/list.rs"]
+mod list;
 #[path = "../../../src/bin/fastdl/render.rs"]
 mod render;
 #[path = "../../../src/bin/fastdl/report.rs"]

@@ -1,45 +1,124 @@
-//! A run of the command line: every request through [`Downloader::download_all`], the results
-//! counted into the summary (and the `--report`), the exit code.
+//! A run of the command line: every job, as the list is read, through
+//! [`Downloader::download_stream`], the results counted into the summary (and the `--report`),
+//! what did not finish kept for `--save-failed`, the exit code.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use fastdl::{Downloader, Error, Event, Request};
 
+use crate::cli::Args;
 use crate::exit;
+use crate::input;
+use crate::job::Job;
+use crate::list::{self, Jobs};
 use crate::render::{Failure, Summary};
 use crate::report::Report;
+
+/// Failures listed in the summary, at most (all are counted; `--report` has every one).
+const LISTED_FAILURES: usize = 1000;
+
+/// What the run does besides downloading.
+pub struct Options {
+    /// Failed entries are in the summary but do not fail the run (fragment pieces yt-dlp may
+    /// skip).
+    pub failures_allowed: bool,
+    pub report: Option<Report>,
+    /// `--save-failed`: keep the unfinished entries' text.
+    pub save_failed: bool,
+    /// `-d`, which the saved entries' `dir=` are relative to.
+    pub dir: Option<PathBuf>,
+}
 
 /// How a run ended.
 pub struct Ran {
     pub summary: Summary,
     pub code: u8,
-    /// The requests (by index) that did not end done or skipped, in order.
-    pub unfinished: Vec<usize>,
+    /// Jobs the run had (0: the list held none).
+    pub jobs: usize,
+    /// With `save_failed`, the entries that did not end done or skipped, in order, as
+    /// input-list text (`None`: a list cannot say it).
+    pub unfinished: Vec<Option<String>>,
+    /// The bad line that ended a list read from standard input.
+    pub list_error: Option<Error>,
 }
 
-/// Downloads every request, writing each one's line to `report` as it ends. The exit code is 0
-/// only if every request succeeded or was skipped; when some failed, it is the first failure's
-/// code if nothing succeeded, else [`exit::PARTIAL`]. With `failures_allowed`, failed entries
-/// are in the summary but do not fail the run (fragment pieces yt-dlp may skip).
-pub async fn run(
-    downloader: &Downloader,
-    requests: Vec<Request>,
-    failures_allowed: bool,
-    mut report: Option<Report>,
-) -> Ran {
+/// What is remembered of a running job: no more than the jobs running.
+struct Running {
+    url: String,
+    /// Its entry's text, for `--save-failed`.
+    saved: Option<String>,
+}
+
+type Table = Arc<Mutex<HashMap<usize, Running>>>;
+
+/// The jobs as the downloader's stream of requests, noting each one in the table as it starts.
+struct Requests {
+    jobs: Arc<Mutex<Jobs>>,
+    args: Arc<Args>,
+    table: Table,
+    /// `Some(-d)` with `--save-failed`.
+    save: Option<Option<PathBuf>>,
+}
+
+impl futures_core::Stream for Requests {
+    type Item = Request;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Request>> {
+        let polled = list::lock(&self.jobs).poll_next(cx);
+        polled.map(|next| {
+            let (index, job) = next?;
+            let running = Running {
+                url: fastdl::redact(&job.url).into_owned(),
+                saved: self.saved(&job),
+            };
+            lock(&self.table).insert(index, running);
+            Some(self.args.request(job.into_request()))
+        })
+    }
+}
+
+impl Requests {
+    fn saved(&self, job: &Job) -> Option<String> {
+        let dir = self.save.as_ref()?;
+        input::format(job, dir.as_deref())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Downloads every job, writing each one's line to the report as it ends. The exit code is 0
+/// only if every job succeeded or was skipped; when some failed, it is the first failure's
+/// code if nothing succeeded, else [`exit::PARTIAL`].
+pub async fn run(downloader: &Downloader, jobs: Jobs, args: Arc<Args>, opts: Options) -> Ran {
     let started = Instant::now();
-    let total = requests.len();
-    let urls: Vec<String> = requests
-        .iter()
-        .map(|r| fastdl::redact(r.url()).into_owned())
-        .collect();
+    let Options {
+        failures_allowed,
+        mut report,
+        save_failed,
+        dir,
+    } = opts;
+    let jobs = Arc::new(Mutex::new(jobs));
+    let table: Table = Default::default();
+    let requests = Requests {
+        jobs: Arc::clone(&jobs),
+        args,
+        table: Arc::clone(&table),
+        save: save_failed.then(|| dir.clone()),
+    };
     // Each download's `Ended` event is sent before its result: read them as results come.
     let mut events = report.as_ref().map(|_| downloader.events());
     let mut summary = Summary::default();
     let mut first_failure: Option<u8> = None;
-    let mut finished = vec![false; total];
+    let mut unfinished: Vec<(usize, Option<String>)> = Vec::new();
     let mut ended = 0;
-    let mut results = downloader.download_all(requests);
+    let mut results = downloader.download_stream(requests);
     while let Some((index, result)) = results.next().await {
         ended += 1;
         if let (Some(report), Some(events)) = (&mut report, &mut events) {
@@ -49,7 +128,10 @@ pub async fn run(
                 }
             }
         }
-        finished[index] = result.is_ok();
+        let running = lock(&table).remove(&index).expect("noted when it started");
+        if result.is_err() && save_failed {
+            unfinished.push((index, running.saved));
+        }
         match result {
             Ok(o) if o.skipped => summary.skipped += 1,
             Ok(o) => {
@@ -61,16 +143,30 @@ pub async fn run(
                 if !failures_allowed {
                     first_failure.get_or_insert(exit::code(&e));
                 }
-                summary.failed.push(Failure {
-                    id: index,
-                    url: urls[index].clone(),
-                    error: e.to_string(),
-                });
+                summary.failed_count += 1;
+                if summary.failed.len() < LISTED_FAILURES {
+                    summary.failed.push(Failure {
+                        id: index,
+                        url: running.url,
+                        error: e.to_string(),
+                    });
+                }
             }
         }
     }
+    drop(results);
+    // Interrupted: what the list still holds never started (and is saved to run again).
+    while let Some((index, job)) = Jobs::next(&jobs).await {
+        if save_failed {
+            unfinished.push((index, input::format(&job, dir.as_deref())));
+        }
+    }
+    let (count, list_error) = {
+        let mut jobs = list::lock(&jobs);
+        (jobs.count(), jobs.error.take())
+    };
+    summary.not_started = count - ended;
     summary.failed.sort_by_key(|f| f.id);
-    summary.not_started = total - ended;
     summary.elapsed = started.elapsed().as_secs_f64();
     let report_broken = report.as_mut().is_some_and(|r| {
         r.summary(&summary);
@@ -78,15 +174,18 @@ pub async fn run(
     });
     let code = match (summary.interrupted, first_failure) {
         (1.., _) => exit::INTERRUPTED,
+        _ if list_error.is_some() => exit::USAGE,
         (0, Some(_)) if summary.done + summary.skipped > 0 => exit::PARTIAL,
         (0, Some(code)) => code,
         (0, None) if report_broken => exit::IO,
         (0, None) => exit::OK,
     };
-    let unfinished = (0..total).filter(|&i| !finished[i]).collect();
+    unfinished.sort_by_key(|(i, _)| *i);
     Ran {
         summary,
         code,
-        unfinished,
+        jobs: count,
+        unfinished: unfinished.into_iter().map(|(_, text)| text).collect(),
+        list_error,
     }
 }

@@ -15,7 +15,6 @@
 //! so nothing in it is executed, no path in it may leave the output directory, and no control
 //! character is accepted.
 
-use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use fastdl::{parse_url, Checksum, Error, Request};
@@ -33,23 +32,57 @@ pub struct Entry {
 
 /// Parses an input file's text. `name` is how errors refer to it (`urls.txt`, `stdin`).
 pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, Error> {
-    let mut entries: Vec<Entry> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let bad = |msg: String| Error::Invalid(format!("{name}:{line}: {msg}"));
+    let mut parser = Parser::new(name);
+    let mut entries = Vec::new();
+    for raw in text.lines() {
+        entries.extend(parser.line(raw)?);
+    }
+    entries.extend(parser.finish());
+    Ok(entries)
+}
+
+/// A list read line by line (list.rs streams it): an entry is complete when the next URL line
+/// or the end of the list comes.
+pub struct Parser {
+    name: String,
+    line: usize,
+    pending: Option<Entry>,
+}
+
+impl Parser {
+    /// `name` is how errors refer to the list (`urls.txt`, `stdin`).
+    pub fn new(name: &str) -> Parser {
+        Parser {
+            name: name.to_string(),
+            line: 0,
+            pending: None,
+        }
+    }
+
+    /// The number of the line read last, from 1.
+    pub fn line_number(&self) -> usize {
+        self.line
+    }
+
+    /// Reads the next line (without its line ending); returns the entry it completed.
+    pub fn line(&mut self, raw: &str) -> Result<Option<Entry>, Error> {
+        self.line += 1;
+        let line = self.line;
+        let bad = |msg: String| Error::Invalid(format!("{}:{line}: {msg}", self.name));
         if let Some(c) = raw.chars().find(|&c| c.is_control() && c != '\t') {
             return Err(bad(format!("control character {c:?} is not allowed")));
         }
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+            return Ok(None);
         }
         if raw.starts_with([' ', '\t']) {
-            let entry = entries
-                .last_mut()
+            let entry = self
+                .pending
+                .as_mut()
                 .ok_or_else(|| bad("option line before any URL".into()))?;
             option(&mut entry.job, trimmed).map_err(&bad)?;
-            continue;
+            return Ok(None);
         }
         let mut urls = Vec::new();
         for url in trimmed.split('\t').map(str::trim).filter(|u| !u.is_empty()) {
@@ -57,16 +90,21 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, Error> {
             urls.push(url.to_string());
         }
         let url = urls.remove(0);
-        entries.push(Entry {
+        let next = Entry {
             line,
             job: Job {
                 url,
                 mirrors: urls,
                 ..Job::default()
             },
-        });
+        };
+        Ok(self.pending.replace(next))
     }
-    Ok(entries)
+
+    /// The last entry, at the end of the list.
+    pub fn finish(self) -> Option<Entry> {
+        self.pending
+    }
 }
 
 /// Applies one `key=value` option line to `entry`.
@@ -197,22 +235,6 @@ pub fn format(job: &Job, base: Option<&Path>) -> Option<String> {
     (back.len() == 1 && back[0].job == job).then_some(text)
 }
 
-/// Refuses a batch in which two entries would write the same file.
-pub fn check_duplicates(entries: &[Entry], dir: Option<&Path>, name: &str) -> Result<(), Error> {
-    let mut seen: HashMap<PathBuf, usize> = HashMap::new();
-    for e in entries {
-        let out = e.expected_output(dir);
-        if let Some(first) = seen.insert(out.clone(), e.line) {
-            return Err(Error::Invalid(format!(
-                "{name}:{}: writes {}, like the entry on line {first}; give one of them out=",
-                e.line,
-                out.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,20 +326,6 @@ mod tests {
             let err = parse(text, "urls.txt").unwrap_err().to_string();
             assert!(err.starts_with(want), "{text:?}: {err}");
         }
-    }
-
-    #[test]
-    fn duplicate_outputs_are_refused() {
-        let e = parse("http://a/f.bin\nhttp://b/f.bin\n", "l").unwrap();
-        let err = check_duplicates(&e, None, "l").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "l:2: writes f.bin, like the entry on line 1; give one of them out="
-        );
-        let e = parse("http://a/f.bin\nhttp://b/f.bin\n  out=g.bin\n", "l").unwrap();
-        assert!(check_duplicates(&e, None, "l").is_ok());
-        let e = parse("http://a/f.bin\n  dir=x\nhttp://b/f.bin\n", "l").unwrap();
-        assert!(check_duplicates(&e, Some(Path::new("d")), "l").is_ok());
     }
 }
 

@@ -3,7 +3,7 @@
 //! the config file, the input formats, the rendering and the exit codes.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use fastdl::{CookieJar, Error};
@@ -16,6 +16,7 @@ mod fragment;
 mod info_json;
 mod input;
 mod job;
+mod list;
 mod render;
 mod report;
 mod settings;
@@ -23,11 +24,12 @@ mod shard;
 mod units;
 
 use job::Job;
+use list::List;
 use render::Renderer;
 
 fn main() -> ExitCode {
     match prepare() {
-        Ok(Some((args, jobs))) => {
+        Ok(Some((args, plan))) => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(exit::IO);
                 }
             };
-            ExitCode::from(runtime.block_on(run(args, jobs)))
+            ExitCode::from(runtime.block_on(run(args, plan)))
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(report(&e)),
@@ -46,8 +48,9 @@ fn main() -> ExitCode {
 }
 
 /// Everything that can fail before a download starts, so bad input never half-runs a batch.
-/// `None` when there is nothing to download (`--help`, `--version`, `--print-config`).
-fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
+/// `None` when there is nothing to download (`--help`, `--version`, `--print-config`, an empty
+/// shard).
+fn prepare() -> Result<Option<(cli::Args, Plan)>, Error> {
     let mut args = cli::parse()?;
     if args.help {
         print!("{}", cli::help());
@@ -64,16 +67,23 @@ fn prepare() -> Result<Option<(cli::Args, Vec<Job>)>, Error> {
         print!("{}", fastdl::redact(&args.print_config()));
         return Ok(None);
     }
-    let jobs = jobs(&args)?;
-    if jobs.is_empty() {
-        // Only a shard can be empty (an empty list is an error): nothing to do is success.
-        if !args.quiet {
-            eprintln!("fastdl: this shard holds none of the list's entries");
-        }
-        return Ok(None);
+    let plan = plan(&args)?;
+    if plan.total == Some(0) {
+        return nothing_to_do(&args).map(|()| None);
     }
     args.cookie_jar = cookies;
-    Ok(Some((args, jobs)))
+    Ok(Some((args, plan)))
+}
+
+/// A run with no job: success for a shard that holds none of the list, else an error.
+fn nothing_to_do(args: &cli::Args) -> Result<(), Error> {
+    if args.shard.is_none() {
+        return Err(Error::Invalid("the input list has no URL".into()));
+    }
+    if !args.quiet {
+        eprintln!("fastdl: this shard holds none of the list's entries");
+    }
+    Ok(())
 }
 
 /// Reads `--cookies FILE|-` (before anything starts, so a bad jar is a usage error).
@@ -120,9 +130,19 @@ fn check_stdin(args: &cli::Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// The command line's URLs, then the input file's entries.
-fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
-    let mut jobs: Vec<Job> = args
+/// What a run downloads: the jobs known up front, then the `-i` list's, read as they are
+/// downloaded (list.rs).
+struct Plan {
+    upfront: Vec<Job>,
+    list: Option<List>,
+    /// Jobs in all, when known before the run (not for a list on standard input).
+    total: Option<usize>,
+}
+
+/// The command line's URLs, the fragment job, the info JSON, then the input list (a file is
+/// read through and checked here; standard input only as it downloads).
+fn plan(args: &cli::Args) -> Result<Plan, Error> {
+    let mut upfront: Vec<Job> = args
         .urls
         .iter()
         .map(|url| Job {
@@ -133,41 +153,26 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
             ..Job::default()
         })
         .collect();
-    if let Some(file) = &args.input_file {
-        let (text, name) = read_source(file, "input list")?;
-        let entries = input::parse(&text, &name)?;
-        input::check_duplicates(&entries, args.dir.as_deref(), &name)?;
-        for mut e in entries {
-            // Entries' out= and dir= are relative to -d.
-            e.job.dir = match (&args.dir, e.job.dir.take()) {
-                (Some(d), Some(sub)) => Some(d.join(sub)),
-                (d, sub) => sub.or_else(|| d.clone()),
-            };
-            jobs.push(e.job);
-        }
-    }
     if let Some(file) = &args.fragments {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Error::Invalid(format!("{file}: cannot read the fragment job: {e}")))?;
-        jobs.extend(fragment::parse(&text, file)?);
+        upfront.extend(fragment::parse(&text, file)?);
     }
     if let Some(source) = &args.info_json {
         let (text, name) = read_source(source, "info JSON")?;
         for mut job in info_json::parse(&text, args.output.as_ref(), &name)? {
             job.dir = args.dir.clone();
-            jobs.push(job);
+            upfront.push(job);
         }
     }
-    if jobs.is_empty() {
-        return Err(Error::Invalid("the input list has no URL".into()));
-    }
-    if args.save_failed.is_some() && (args.fragments.is_some() || args.info_json.is_some()) {
+    let joined = args.fragments.is_some() || args.info_json.is_some();
+    if args.save_failed.is_some() && joined {
         return Err(Error::Invalid(
             "--save-failed saves URLs and -i lists, not --fragments or --info-json".into(),
         ));
     }
     if args.report.as_deref() == Some("-")
-        && jobs
+        && upfront
             .iter()
             .any(|j| j.output.as_deref() == Some("-".as_ref()))
     {
@@ -175,29 +180,58 @@ fn jobs(args: &cli::Args) -> Result<Vec<Job>, Error> {
             "--report - and -o - cannot both write to standard output".into(),
         ));
     }
-    if let Some(spec) = args.shard {
-        if args.fragments.is_some() || args.info_json.is_some() {
+    let shard = match args.shard {
+        Some(_) if joined => {
             return Err(Error::Invalid(
                 "--shard splits URLs and -i lists, not --fragments or --info-json".into(),
-            ));
+            ))
         }
-        let shard = spec
-            .resolve(|name| std::env::var(name).ok())
-            .map_err(Error::Invalid)?;
-        jobs.retain(|job| shard.takes(&job.shard_key()));
+        Some(spec) => Some(
+            spec.resolve(|name| std::env::var(name).ok())
+                .map_err(Error::Invalid)?,
+        ),
+        None => None,
+    };
+    if let Some(shard) = shard {
+        upfront.retain(|job| shard.takes(&job.shard_key()));
     }
-    Ok(jobs)
+    let list = args.input_file.as_ref().map(|file| List {
+        path: (file != "-").then(|| PathBuf::from(file)),
+        dir: args.dir.clone(),
+        shard,
+    });
+    let total = match &list {
+        None => Some(upfront.len()),
+        Some(list) if list.path.is_some() => Some(upfront.len() + list.check()?),
+        Some(_) => None,
+    };
+    Ok(Plan {
+        upfront,
+        list,
+        total,
+    })
 }
 
-async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
+async fn run(args: cli::Args, plan: Plan) -> u8 {
     // One plain file: its extra connections are worth opening early (preconnecting).
-    let preconnect = !args.no_preconnect && jobs.len() == 1 && jobs[0].pieces.is_empty();
+    let preconnect = !args.no_preconnect
+        && plan.total == Some(1)
+        && plan.upfront.iter().all(|j| j.pieces.is_empty());
     let downloader = match args.downloader().preconnect(preconnect).build() {
         Ok(d) => d,
         Err(e) => return report(&e),
     };
+    let report_file = match args
+        .report
+        .as_deref()
+        .map(report::Report::create)
+        .transpose()
+    {
+        Ok(r) => r,
+        Err(e) => return report(&e),
+    };
     let mut render = args.render_options();
-    render.files = jobs.len();
+    render.files = plan.total;
     let rendering = Renderer::spawn(render, downloader.events());
     let stop = downloader.clone();
     tokio::spawn(async move {
@@ -207,42 +241,41 @@ async fn run(args: cli::Args, jobs: Vec<Job>) -> u8 {
         wait_for_signal().await;
         std::process::exit(exit::INTERRUPTED.into());
     });
-    let report = match args
-        .report
-        .as_deref()
-        .map(report::Report::create)
-        .transpose()
-    {
-        Ok(r) => r,
-        Err(e) => return report(&e),
+    let list = plan.list.map(|list| {
+        let checked = list.path.is_some();
+        list.spawn(checked)
+    });
+    let opts = batch::Options {
+        failures_allowed: args.fragments.is_some() && !args.abort_on_unavailable_fragment,
+        report: report_file,
+        save_failed: args.save_failed.is_some(),
+        dir: args.dir.clone(),
     };
-    // What --save-failed may write, in the input list's own words.
-    let entries: Vec<Option<String>> = match args.save_failed {
-        Some(_) => jobs
-            .iter()
-            .map(|j| input::format(j, args.dir.as_deref()))
-            .collect(),
-        None => Vec::new(),
-    };
-    let requests = jobs
-        .into_iter()
-        .map(|job| args.request(job.into_request()))
-        .collect();
-    let failures_allowed = args.fragments.is_some() && !args.abort_on_unavailable_fragment;
-    let ran = batch::run(&downloader, requests, failures_allowed, report).await;
-    rendering.finish(Some(ran.summary)).await;
-    match &args.save_failed {
-        Some(path) => save_failed(path, &entries, &ran.unfinished).unwrap_or(ran.code),
-        None => ran.code,
+    let args = std::sync::Arc::new(args);
+    let jobs = list::Jobs::new(plan.upfront, list);
+    let ran = batch::run(&downloader, jobs, std::sync::Arc::clone(&args), opts).await;
+    if ran.jobs == 0 {
+        // A list on standard input that held nothing (for this shard).
+        rendering.finish(None).await;
+        return match ran.list_error.map_or_else(|| nothing_to_do(&args), Err) {
+            Ok(()) => exit::OK,
+            Err(e) => report(&e),
+        };
     }
+    rendering.finish(Some(ran.summary)).await;
+    let mut code = ran.code;
+    if let Some(e) = &ran.list_error {
+        report(e);
+    }
+    if let Some(path) = &args.save_failed {
+        code = save_failed(path, &ran.unfinished).unwrap_or(code);
+    }
+    code
 }
 
 /// Writes `--save-failed`: the unfinished entries. Returns an exit code only if that failed.
-fn save_failed(path: &Path, entries: &[Option<String>], unfinished: &[usize]) -> Option<u8> {
-    let saved: Vec<&str> = unfinished
-        .iter()
-        .filter_map(|&i| entries[i].as_deref())
-        .collect();
+fn save_failed(path: &Path, unfinished: &[Option<String>]) -> Option<u8> {
+    let saved: Vec<&str> = unfinished.iter().flatten().map(String::as_str).collect();
     if saved.len() < unfinished.len() {
         eprintln!(
             "fastdl: warning: --save-failed {}: {} of the unfinished entries cannot be written as \

@@ -21,6 +21,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Summary {
     pub done: usize,
     pub skipped: usize,
+    /// Files that failed (not counting interrupted ones).
+    pub failed_count: usize,
+    /// The first of them, for the summary lines (`--report` has every one).
     pub failed: Vec<Failure>,
     /// Files stopped by Ctrl-C or SIGTERM, their progress saved.
     pub interrupted: usize,
@@ -58,8 +61,9 @@ pub struct RenderOptions {
     pub style: Style,
     pub quiet: bool,
     pub verbose: bool,
-    /// Files in this run; with more than one, bars get a total line.
-    pub files: usize,
+    /// Files in this run (`None`: not known, a list read from standard input); with more than
+    /// one, bars get a total line.
+    pub files: Option<usize>,
 }
 
 impl Default for RenderOptions {
@@ -68,7 +72,7 @@ impl Default for RenderOptions {
             style: Style::Auto,
             quiet: false,
             verbose: false,
-            files: 1,
+            files: Some(1),
         }
     }
 }
@@ -116,12 +120,17 @@ impl Renderer {
         };
         let multi = (style == Style::Bars)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-        let total = multi.as_ref().filter(|_| opts.files > 1).map(|m| {
+        let total = multi.as_ref().filter(|_| opts.files != Some(1)).map(|m| {
             let bar = m.add(ProgressBar::hidden());
-            bar.set_length(opts.files as u64);
-            bar.set_style(style_of(
-                "{prefix:.bold} [{wide_bar}] {pos}/{len} files {msg}",
-            ));
+            match opts.files {
+                Some(n) => {
+                    bar.set_length(n as u64);
+                    bar.set_style(style_of(
+                        "{prefix:.bold} [{wide_bar}] {pos}/{len} files {msg}",
+                    ));
+                }
+                None => bar.set_style(style_of("{prefix:.bold} {pos} files {msg}")),
+            }
             bar.set_prefix("total");
             bar
         });
@@ -328,16 +337,14 @@ impl Renderer {
             let mut v = serde_json::to_value(&s).expect("summary serialises");
             v["event"] = "summary".into();
             self.json(&v);
-        } else if self.opts.files > 1 {
+        } else if self.opts.files != Some(1) {
             if let Some(total) = self.total.take() {
                 total.finish_and_clear();
             }
             let speed = s.bytes as f64 / s.elapsed.max(0.001);
             let mut line = format!(
                 "Summary: {} done, {} skipped, {} failed",
-                s.done,
-                s.skipped,
-                s.failed.len()
+                s.done, s.skipped, s.failed_count
             );
             if s.interrupted > 0 {
                 line.push_str(&format!(", {} interrupted", s.interrupted));
@@ -351,7 +358,7 @@ impl Renderer {
                 clock(s.elapsed),
                 human_bytes(speed as u64)
             ));
-            if !self.opts.quiet || !s.failed.is_empty() {
+            if !self.opts.quiet || s.failed_count > 0 {
                 self.println(&line);
             }
             for f in &s.failed {
@@ -360,6 +367,12 @@ impl Renderer {
                     true => self.println(&format!("  failed: {}", f.error)),
                     false => self.println(&format!("  failed: {}: {}", f.url, f.error)),
                 }
+            }
+            if s.failed_count > s.failed.len() {
+                let more = s.failed_count - s.failed.len();
+                self.println(&format!(
+                    "  and {more} more failed (--report lists every one)"
+                ));
             }
         }
         if interrupted {

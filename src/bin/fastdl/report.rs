@@ -57,12 +57,12 @@ impl Report {
 
     /// The last line: counts, bytes and rate of the whole run.
     pub fn summary(&mut self, s: &Summary) {
-        let ended = s.done + s.skipped + s.failed.len() + s.interrupted;
+        let ended = s.done + s.skipped + s.failed_count + s.interrupted;
         let line = json!({
             "status": "summary",
             "done": s.done,
             "skipped": s.skipped,
-            "failed": s.failed.len(),
+            "failed": s.failed_count,
             "interrupted": s.interrupted,
             "not_started": s.not_started,
             "bytes": s.bytes,
