@@ -54,6 +54,8 @@ pub struct HttpOptions {
     pub timeout: Duration,
     /// Cookies (`--cookies`), matched against every request and every redirect hop.
     pub cookies: Option<std::sync::Arc<crate::cookies::CookieJar>>,
+    /// Requests per second to one host, at most (`pacer.rs`).
+    pub pacer: Option<std::sync::Arc<crate::pacer::Pacer>>,
 }
 
 impl Default for HttpOptions {
@@ -69,6 +71,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             cookies: None,
+            pacer: None,
         }
     }
 }
@@ -235,6 +238,9 @@ pub async fn get(
                 line.push_str(&format!(" If-Range: {v}"));
                 req = req.header(header::IF_RANGE, v);
             }
+        }
+        if let Some(pacer) = &opts.pacer {
+            pacer.wait(current.host_str().unwrap_or_default()).await;
         }
         trace(line);
         let resp = req

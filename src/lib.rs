@@ -71,6 +71,7 @@ mod limits;
 mod naming;
 mod ordered;
 mod output;
+mod pacer;
 mod probe;
 mod range;
 mod ratelimit;

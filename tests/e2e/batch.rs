@@ -484,3 +484,36 @@ async fn ctrl_c_saves_every_running_file_and_a_second_one_exits_at_once() {
         .count();
     assert_eq!(resumed, 4, "every file resumed:\n{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_host_are_paced_over_the_whole_run() {
+    let srv = Server::start().await;
+    let mut list = String::new();
+    for i in 0..10 {
+        srv.add(&format!("/p{i}"), Resource::new(payload(2000, i)));
+        list.push_str(&srv.url(&format!("/p{i}")));
+        list.push('\n');
+    }
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), list).unwrap();
+    let r = fastdl(
+        &dir.0,
+        &[
+            "-i",
+            "urls.txt",
+            "-j",
+            "8",
+            "--max-requests-per-host-per-second",
+            "20",
+        ],
+    )
+    .await;
+    assert_ok(&r);
+    let mut at: Vec<_> = srv.seen().iter().map(|s| s.at).collect();
+    at.sort();
+    assert_eq!(at.len(), 10);
+    // 20 a second: 50 ms apart when sent (less what the trip to the server blurs).
+    let gaps: Vec<u128> = at.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+    assert!(gaps.iter().all(|&g| g >= 25), "{gaps:?}");
+    assert!((at[9] - at[0]).as_millis() >= 400, "{gaps:?}");
+}

@@ -176,6 +176,7 @@ impl Args {
             .overwrite(self.overwrite)
             .remote_time(self.remote_time)
             .sha256(self.report.is_some())
+            .max_requests_per_host_per_second(self.requests_per_host)
             .progress_interval(self.progress_interval);
         for (k, v) in &self.headers {
             b = b.header(k, v);

@@ -65,6 +65,8 @@ pub struct Args {
     pub concurrent_downloads: usize,
     pub max_connections_per_host: usize,
     pub max_connections: usize,
+    /// `--max-requests-per-host-per-second`; 0 is no limit.
+    pub requests_per_host: f64,
     pub config: Option<PathBuf>,
     pub no_config: bool,
     pub print_config: bool,
@@ -123,6 +125,7 @@ impl Default for Args {
             concurrent_downloads: 0,
             max_connections_per_host: 0,
             max_connections: 0,
+            requests_per_host: 0.0,
             config: None,
             no_config: false,
             print_config: false,
@@ -283,6 +286,26 @@ fn count_or_inf(v: Value<'_>) -> Result<Option<u32>, String> {
             .map_err(|_| format!("{s:?} is not a whole number or \"inf\"")),
         _ => count(v, 0, u32::MAX as u64).map(|n| Some(n as u32)),
     }
+}
+
+/// A number of times per second: 0 or more, fractions allowed.
+fn rate(v: Value<'_>) -> Result<f64, String> {
+    let r = match v {
+        Value::Toml(toml::Value::Integer(n)) => *n as f64,
+        Value::Toml(toml::Value::Float(f)) => *f,
+        _ => {
+            let t = text(v)?;
+            t.trim()
+                .parse()
+                .map_err(|_| format!("{t:?} is not a number"))?
+        }
+    };
+    if !(r.is_finite() && r >= 0.0) {
+        return Err(format!(
+            "{r} is not a number of times per second (0 or more)"
+        ));
+    }
+    Ok(r)
 }
 
 fn size(v: Value<'_>) -> Result<u64, String> {
@@ -929,6 +952,23 @@ pub static FLAGS: &[Flag] = &[
             Ok(())
         },
         show: none,
+    },
+    Flag {
+        long: "max-requests-per-host-per-second",
+        short: &[],
+        aliases: &[],
+        value: Some("N"),
+        section: Section::Batches,
+        help: "start requests to one host at most N times a second over the whole run (every \
+               file, connection, retry and redirect; e.g. 0.5 or 20; 0: no limit); other hosts \
+               are not held up",
+        default: Some("0"),
+        key: Some("max_requests_per_host_per_second"),
+        set: |a, v| {
+            a.requests_per_host = rate(v)?;
+            Ok(())
+        },
+        show: |a| a.requests_per_host.to_string(),
     },
     Flag {
         long: "report",
