@@ -2,6 +2,7 @@
 //! the HTTP client (connections are reused across downloads), the connection caps, the retry
 //! policy, the run-wide rate limit and the event subscribers.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -65,8 +66,10 @@ impl Downloader {
         download::download(Arc::clone(&self.ctx), id, request).await
     }
 
-    /// Downloads every request, [`concurrent_downloads`] at a time, in order of the list;
-    /// yields each result as it ends, with the request's position in the list. A failure stays
+    /// Downloads every request, [`concurrent_downloads`] at a time, in order of the list
+    /// host by host (of the requests read ahead, the first whose host has the fewest downloads
+    /// running starts next, so one slow host does not hold every slot); yields each result as
+    /// it ends, with the request's position in the list. A failure stays
     /// with its request. After [`interrupt`](Downloader::interrupt), no new request starts.
     /// Dropping the stream stops the downloads.
     ///
@@ -80,9 +83,9 @@ impl Downloader {
     }
 
     /// [`download_all`](Downloader::download_all) for requests that arrive over time (a list
-    /// read while it downloads, from a slow producer): the next request is awaited only while a
-    /// slot is free, and results go on being yielded while it is awaited, so a list never needs
-    /// to be in memory whole.
+    /// read while it downloads, from a slow producer): requests are read at most eight times
+    /// `concurrent_downloads` ahead of the ones running, and results go on being yielded while
+    /// the next is awaited, so a list never needs to be in memory whole.
     pub fn download_stream<S>(&self, requests: S) -> Results
     where
         S: futures_core::Stream<Item = Request> + Send + 'static,
@@ -102,31 +105,84 @@ impl Downloader {
         // `-j` itself is enforced by the transfer slots; twice as many tasks lets files that
         // are finishing (sync, verify, rename) overlap the next files' first requests.
         let slots = 2 * self.ctx.options.concurrent_downloads.max(1);
-        let (mut index, mut more) = (0, true);
+        // Requests read ahead, so that a host with fewer downloads running can go first.
+        let mut ahead: VecDeque<Waiting> = VecDeque::new();
+        let mut per_host: HashMap<String, usize> = HashMap::new();
+        let (mut index, mut more) = (0usize, true);
+        let mut read = |request: Request, ahead: &mut VecDeque<Waiting>| {
+            // Ids in list order, whichever starts first.
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let host = url::Url::parse(request.url())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            ahead.push_back(Waiting {
+                index,
+                id,
+                host,
+                request,
+            });
+            index += 1;
+        };
         loop {
-            let take = more && running.len() < slots && !self.ctx.shutdown.is_set();
+            let stopped = self.ctx.shutdown.is_set();
+            // Read what is ready first, so that the choice below sees as far ahead as it can.
+            {
+                let mut now = std::task::Context::from_waker(std::task::Waker::noop());
+                while more && ahead.len() < READ_AHEAD * slots && !stopped {
+                    match queue.as_mut().poll_next(&mut now) {
+                        std::task::Poll::Ready(Some(request)) => read(request, &mut ahead),
+                        std::task::Poll::Ready(None) => more = false,
+                        std::task::Poll::Pending => break,
+                    }
+                }
+            }
+            while running.len() < slots && !stopped {
+                let Some(at) = fairest(ahead.iter().map(|w| per_host.get(&w.host))) else {
+                    break;
+                };
+                let w = ahead.remove(at).expect("picked from it");
+                *per_host.entry(w.host.clone()).or_default() += 1;
+                let ctx = Arc::clone(&self.ctx);
+                running.spawn(async move {
+                    let result = download::download(ctx, w.id, w.request).await;
+                    (w.host, w.index, result)
+                });
+            }
+            let fill = more && ahead.len() < READ_AHEAD * slots && !stopped;
             tokio::select! {
                 biased;
                 Some(joined) = running.join_next(), if !running.is_empty() => {
-                    let ended = joined.expect("download tasks do not panic");
-                    if tx.send(ended).is_err() {
+                    let (host, at, result) = joined.expect("download tasks do not panic");
+                    if let Some(n) = per_host.get_mut(&host) {
+                        *n -= 1;
+                        if *n == 0 {
+                            per_host.remove(&host);
+                        }
+                    }
+                    if tx.send((at, result)).is_err() {
                         return; // nobody listens: the JoinSet's drop stops the rest
                     }
                 }
-                next = std::future::poll_fn(|cx| queue.as_mut().poll_next(cx)), if take => {
-                    let Some(request) = next else {
-                        more = false;
-                        continue;
-                    };
-                    // Ids in list order, whichever task runs first.
-                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let (ctx, at) = (Arc::clone(&self.ctx), index);
-                    index += 1;
-                    running.spawn(async move { (at, download::download(ctx, id, request).await) });
+                next = std::future::poll_fn(|cx| queue.as_mut().poll_next(cx)), if fill => {
+                    match next {
+                        Some(request) => read(request, &mut ahead),
+                        None => more = false,
+                    }
                 }
-                // Stopped while waiting for the next request: stop waiting.
-                _ = self.ctx.shutdown.wait(), if take => {}
+                // Stopped while waiting: stop waiting.
+                _ = self.ctx.shutdown.wait(), if !stopped && (fill || !ahead.is_empty()) => {}
                 else => break,
+            }
+        }
+        // Stopped: what was read ahead never started; it ends as interrupted, like the rest.
+        for w in ahead {
+            let result = Err(Error::Interrupted);
+            self.ctx
+                .events
+                .ended((w.id, &w.request.url), &result, 1, Duration::ZERO);
+            if tx.send((w.index, result)).is_err() {
+                return;
             }
         }
     }
@@ -173,6 +229,32 @@ impl Drop for Results {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Requests read ahead of those running, in task slots (twice `concurrent_downloads`): enough
+/// for another host's entries a few lines further to be seen.
+const READ_AHEAD: usize = 4;
+
+/// A request read ahead, waiting for a slot.
+struct Waiting {
+    /// Its position in the list.
+    index: usize,
+    /// Its events' id.
+    id: usize,
+    host: String,
+    request: Request,
+}
+
+/// Which waiting request starts next: the first of those whose host has the fewest downloads
+/// running (`running`: each one's host's count, in list order), so that one host with a long
+/// run of entries, or a slow one, does not hold every slot while others wait. With one host,
+/// list order.
+fn fairest<'a>(running: impl Iterator<Item = Option<&'a usize>>) -> Option<usize> {
+    running
+        .map(|n| n.copied().unwrap_or(0))
+        .enumerate()
+        .min_by_key(|&(at, n)| (n, at))
+        .map(|(at, _)| at)
 }
 
 /// An iterator as a stream that is always ready ([`Downloader::download_all`]).
@@ -378,5 +460,24 @@ impl DownloaderBuilder {
             trigger: Arc::new(trigger),
             next_id: Arc::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_with_the_fewest_running_goes_first_else_list_order() {
+        let (two, one) = (2, 1);
+        for (running, want) in [
+            (vec![], None),
+            (vec![None, None], Some(0)),
+            (vec![Some(&two), Some(&two), None], Some(2)),
+            (vec![Some(&two), Some(&one), Some(&one)], Some(1)),
+            (vec![Some(&one)], Some(0)),
+        ] {
+            assert_eq!(fairest(running.clone().into_iter()), want, "{running:?}");
+        }
     }
 }

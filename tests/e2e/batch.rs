@@ -517,3 +517,40 @@ async fn requests_to_one_host_are_paced_over_the_whole_run() {
     assert!(gaps.iter().all(|&g| g >= 25), "{gaps:?}");
     assert!((at[9] - at[0]).as_millis() >= 400, "{gaps:?}");
 }
+
+/// A list that starts with many entries from one slow host: an entry of another host a few
+/// lines further goes before that host's next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_host_is_not_kept_waiting_behind_a_slow_one() {
+    let slow = Server::start().await;
+    let fast = Server::start().await;
+    let mut list = String::new();
+    for i in 0..6 {
+        slow.add(&format!("/s{i}"), Resource::new(payload(100_000, i)));
+        list.push_str(&format!("{}\n", slow.url(&format!("/s{i}"))));
+    }
+    for i in 0..2 {
+        fast.add(&format!("/f{i}"), Resource::new(payload(1000, 10 + i)));
+        // The same server process, under another host name.
+        let url = fast
+            .url(&format!("/f{i}"))
+            .replace("127.0.0.1", "localhost");
+        list.push_str(&format!("{url}\n"));
+    }
+    slow.cap(200_000);
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), list).unwrap();
+    let r = fastdl(&dir.0, &["-i", "urls.txt", "-j", "1", "-x", "1"]).await;
+    assert_ok(&r);
+    let first_fast = fast.seen()[0].at;
+    let slow_seen = slow.seen();
+    let second_slow = slow_seen
+        .iter()
+        .find(|s| s.path == "/s1")
+        .expect("s1 was fetched")
+        .at;
+    assert!(
+        first_fast < second_slow,
+        "localhost's first entry went after the slow host's second"
+    );
+}
