@@ -24,6 +24,16 @@ fi
 "$venv/bin/pip" install --quiet --upgrade "yt-dlp==2026.10.26" "pycryptodomex==3.23.0" "uv==0.13.9" "pipx==1.18.4" ./integration/ytdlp
 FASTDL_BIN_DIR="$PWD/target/debug" BENCH_SERVER="$PWD/target/debug/examples/bench-server" \
     "$venv/bin/python" -m unittest discover -v -s integration/ytdlp/tests
+# fastdl in a job array of a real Slurm (a one-node cluster on this machine): installing and
+# starting slurm needs root.
+if [ "$(id -u)" -eq 0 ]; then
+    if ! command -v sbatch >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq slurm-wlm munge >/dev/null
+    fi
+    bash integration/slurm/test.sh
+else
+    echo "test.sh: SKIPPED the Slurm test (installing and starting slurm needs root)" >&2
+fi
 # Windows (built here, run under wine) and macOS (type-checked): .ci/cross.sh installs Debian's
 # rustc, mingw and wine, so it needs root.
 if [ "$(id -u)" -eq 0 ]; then
