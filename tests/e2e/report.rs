@@ -169,14 +169,19 @@ async fn nothing_worked_is_the_failures_own_code() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     let report = lines(&dir.path("r.jsonl"));
     assert_eq!(report.last().unwrap()["failed"], 2);
+    let r = fastdl(&dir.0, &["-i", "urls.txt", "--report", "reports/0.jsonl"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let report = lines(&dir.path("reports/0.jsonl"));
+    assert_eq!(report.len(), 3, "its directory was made: {report:?}");
     for (args, want) in [
         (
             vec!["--report", "-", "-o", "-", "http://127.0.0.1:9/f"],
             "standard output",
         ),
+        // Its directory is created, unless a file is in the way.
         (
-            vec!["--report", "no/such/dir/r", "http://127.0.0.1:9/f"],
-            "--report no/such/dir/r",
+            vec!["--report", "urls.txt/r", "http://127.0.0.1:9/f"],
+            "--report urls.txt/r",
         ),
     ] {
         let r = fastdl(&dir.0, &args).await;

@@ -24,15 +24,18 @@ pub struct Report {
 }
 
 impl Report {
-    /// Creates (or empties) `target`; `-` is standard output.
+    /// Creates (or empties) `target`, and its directory; `-` is standard output.
     pub fn create(target: &str) -> Result<Report, Error> {
-        let out: Box<dyn Write + Send> =
-            match target {
-                "-" => Box::new(std::io::stdout()),
-                path => Box::new(std::fs::File::create(path).map_err(|e| {
-                    Error::Invalid(format!("--report {path}: cannot create it: {e}"))
-                })?),
-            };
+        let out: Box<dyn Write + Send> = match target {
+            "-" => Box::new(std::io::stdout()),
+            path => Box::new(
+                create_parent(Path::new(path))
+                    .and_then(|()| std::fs::File::create(path))
+                    .map_err(|e| {
+                        Error::Invalid(format!("--report {path}: cannot create it: {e}"))
+                    })?,
+            ),
+        };
         Ok(Report {
             out,
             name: target.to_string(),
@@ -101,8 +104,17 @@ pub fn save_failed(path: &Path, entries: &[&str]) -> std::io::Result<()> {
             _ => Ok(()),
         };
     }
+    create_parent(path)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, entries.concat())?;
     std::fs::rename(&tmp, path)
+}
+
+/// Creates the directory `path` goes in (a job array's `reports/$TASK.jsonl`).
+fn create_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
 }
