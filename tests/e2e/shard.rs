@@ -145,3 +145,77 @@ fn summary_count(stderr: &str, what: &str) -> usize {
     let at = words.iter().position(|w| *w == what).expect(what);
     words[at - 1].parse().expect("a count")
 }
+
+/// A shard killed half-way (a node lost) and run again: no finished file is asked for again,
+/// the partial ones resume, and every file of the shard ends whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_killed_and_run_again_fetches_no_finished_file_twice() {
+    let srv = Server::start().await;
+    let mut list = String::new();
+    for i in 0..40 {
+        srv.add(&format!("/k{i}"), Resource::new(payload(300_000, i)));
+        list.push_str(&format!("{}\n", srv.url(&format!("/k{i}"))));
+    }
+    let dir = TempDir::new();
+    std::fs::write(dir.path("urls.txt"), list).unwrap();
+    srv.cap(400_000);
+    let args = [
+        "-i", "urls.txt", "-d", "out", "--shard", "1/2", "-j", "2", "-x", "2",
+    ];
+    let child = command(&dir.0, &args).spawn().unwrap();
+    let finished = |dir: &TempDir| -> Vec<String> {
+        std::fs::read_dir(dir.path("out"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| !n.contains(".part"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while finished(&dir).len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    interrupt(child, "-KILL").await;
+    let done_before = finished(&dir);
+    assert!(done_before.len() >= 3, "{done_before:?}");
+    srv.shape(Default::default());
+    let mut rerun = args.to_vec();
+    rerun.extend(["-H", RERUN]);
+    let r = fastdl(&dir.0, &rerun).await;
+    assert_ok(&r);
+    let asked: Vec<String> = srv
+        .seen()
+        .into_iter()
+        .filter(is_rerun)
+        .map(|s| s.path.trim_start_matches('/').to_string())
+        .collect();
+    for name in &done_before {
+        assert!(
+            !asked.contains(name),
+            "{name} was finished, yet asked for again"
+        );
+    }
+    let all = finished(&dir);
+    assert!(all.len() > done_before.len(), "{all:?}");
+    for name in &all {
+        let i: u64 = name.trim_start_matches('k').parse().unwrap();
+        assert_eq!(
+            sha256_file(&dir.path(&format!("out/{name}"))),
+            sha256(&payload(300_000, i))
+        );
+    }
+    // Together with the other shard, the list once: nothing of shard 1 is fetched by shard 0.
+    let before = srv.seen().len();
+    let r = fastdl(&dir.0, &["-i", "urls.txt", "-d", "out", "--shard", "0/2"]).await;
+    assert_ok(&r);
+    assert_eq!(finished(&dir).len(), 40);
+    let of_shard_0: Vec<String> = srv.seen()[before..]
+        .iter()
+        .map(|s| s.path.trim_start_matches('/').to_string())
+        .collect();
+    assert!(
+        all.iter().all(|n| !of_shard_0.contains(n)),
+        "{of_shard_0:?}"
+    );
+}
