@@ -16,6 +16,8 @@ Scenarios (see README.md beside this file):
   ytdlp-file yt-dlp on a 256 MiB file, 4 MiB/s per connection, 40 ms RTT: fastdl vs native
   playlist   yt-dlp on 6 entries x 8 MiB: one at a time, 3 and 6 at once, xargs -P 3, native
   merge      yt-dlp on 3 bestvideo+bestaudio entries (ffmpeg merges): formats and entries at once
+  scale      lists of 10^4..10^6 entries (10^7 read only): peak RSS and entries/s, against aria2c
+             loading the same lists; then 10^5 files of 4 KiB: files/s
 
 Runs are interleaved (A B C, A B C, ...) and medians reported, because the machine is shared
 and noisy; ratios within one run are what to compare. A run whose output has the wrong sha256
@@ -111,6 +113,15 @@ def run(cmd, cwd):
         return 0.0, 0.0, 0.0, proc.returncode or 1
     wall, user, sys_, rss = float(fields[-4]), float(fields[-3]), float(fields[-2]), int(fields[-1])
     return wall, user + sys_, rss / 1024, 0
+
+
+def measure(cmd, cwd):
+    """(wall s, peak RSS MiB, exit code) of `cmd` under GNU time, whatever its exit code."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        proc = subprocess.run(["/usr/bin/time", "-q", "-f", "%e %M", "-o", t.name, *cmd], cwd=cwd,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=RUN_TIMEOUT)
+        wall, rss = t.read().split()[-2:]
+    return float(wall), int(rss) / 1024, proc.returncode
 
 
 def sha256(path):
@@ -382,9 +393,80 @@ def playlist_scenario(title, reps, merge=False):
     return title, size, results, failures
 
 
+def scale_scenario(reps, sizes=(10**4, 10**5, 10**6), parse_only=(10**7,), download=10**5):
+    """How cost grows with the list: reading and checking a list of n entries (a shard that holds
+    none of them, so nothing is fetched), fastdl against aria2c loading the same list (aria2c
+    reads the whole list before it starts: it is stopped after 20 s, its peak RSS so far kept);
+    then `download` files of 4 KiB from the local server, every one sha256-checked."""
+    print("\n== scale: lists of " + ", ".join(f"{n:,}" for n in (*sizes, *parse_only)) +
+          f" entries; then {download:,} files of 4 KiB", flush=True)
+    base = Path(tempfile.mkdtemp(prefix="fastdl-bench-scale-"))
+    table = []
+    try:
+        for n in (*sizes, *parse_only):
+            lst = base / f"list-{n}.txt"
+            with open(lst, "w") as f:
+                for i in range(n):
+                    # Port 9 refuses at once: nothing leaves the machine, whatever a tool does.
+                    f.write(f"http://127.0.0.1:9/data/set-{i % 97}/file-{i}.bin?sig=s{i}\n")
+            # fastdl: a shard that (almost surely) holds none of them, so it reads, checks and
+            # shards the whole list and fetches nothing. aria2c: every URL refused at once (it
+            # exits 1 for that); it reads the whole list before it starts.
+            tools = {"fastdl (read, check, shard)": ([str(FASTDL), "-q", "-i", str(lst), "--shard",
+                                                     f"{(1 << 62) - 1}/{1 << 62}"], 0)}
+            if n in sizes:
+                tools["aria2c (load, 20 s at most)"] = (["timeout", "20", "aria2c", "-q", "-i", str(lst),
+                                                         "-d", str(base / "aria2-out"), "--max-tries=1",
+                                                         "--dry-run=true"], None)
+            for tool, (cmd, want) in tools.items():
+                runs = []
+                for _ in range(reps):
+                    wall, rss, code = measure(cmd, base)
+                    ok = want is None or code == want
+                    if ok:
+                        runs.append((wall, rss))
+                    print(f"  {n:>10,} {tool:30} {wall:7.2f} s {rss:7.1f} MiB (exit {code})"
+                          f"{'' if ok else '  FAILED'}", flush=True)
+                if runs:
+                    wall = statistics.median(r[0] for r in runs)
+                    rss = max(r[1] for r in runs)
+                    # GNU time counts in hundredths: no rate from a run that short.
+                    rate = f"{n / wall:,.0f}" if tool.startswith("fastdl") and wall >= 0.1 else "-"
+                    table.append(f"| {n:,} | {tool} | {wall:.2f} | {rate} | {rss:.1f} |")
+            lst.unlink()
+        srv = Server("--files", f"/s/f={download}x4K")
+        lst = base / "download.txt"
+        lst.write_text("".join(srv.url(p) + "\n" for p in srv.files))
+        out = base / "out"
+        runs = []
+        for _ in range(reps):
+            set_aside(out)
+            out.mkdir()
+            wall, cpu, rss, code = run([str(FASTDL), "-q", "-i", str(lst), "-d", str(out)], base)
+            names = {p.rsplit("/", 1)[1]: d for p, (_, d) in srv.files.items()}
+            ok = code == 0 and all(sha256(out / name) == d for name, d in names.items())
+            print(f"  {download:>10,} files fastdl {wall:7.2f} s {download / max(wall, 1e-9):7.0f} files/s "
+                  f"{cpu:6.2f} CPU-s {rss:6.1f} MiB{'' if ok else '  FAILED'}", flush=True)
+            if ok:
+                runs.append((wall, cpu, rss))
+        if runs:
+            wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            table.append(f"| {download:,} files of 4 KiB | fastdl (download) | {wall:.2f} | "
+                         f"{download / wall:,.0f} files/s, {cpu:.1f} CPU-s | {max(r[2] for r in runs):.1f} |")
+        srv.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return ["\n### scale\n", "| entries | tool | median s | entries/s | peak RSS MiB |", "|---|---|---|---|---|",
+            *table]
+
+
 def report(rows):
     lines = []
-    for title, size, results, failures, *files in rows:
+    for row in rows:
+        if isinstance(row, list):  # a scenario with its own table (scale)
+            lines += row
+            continue
+        title, size, results, failures, *files = row
         files = files[0] if files else None
         lines.append(f"\n### {title} ({size / 2**20:.0f} MiB{f' in {files} files' if files else ''})\n")
         lines.append("| tool | median s | MiB/s | files/s | CPU-s | peak RSS MiB | time vs fastdl | failed runs |")
@@ -412,7 +494,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("scenarios", nargs="*",
                     default=["capped", "straggler", "trickle", "loopback", "smallfiles", "mixed", "hls", "ytdlp-file",
-                             "playlist", "merge"])
+                             "playlist", "merge", "scale"])
     args = ap.parse_args()
     build()
     ensure_tools(["aria2c", "axel", "curl", "wget", "/usr/bin/time", "ffmpeg"])
@@ -457,6 +539,8 @@ def main():
                 ["yt-dlp --downloader fastdl -N 16", "yt-dlp --downloader fastdl -N 16, yt-dlp joins",
                  "yt-dlp native -N 16", "yt-dlp native -N 1"], args.reps,
                 "HLS VOD, 600 fragments of 256 KiB, 40 ms RTT (CPU-s include yt-dlp itself)"))
+        elif name == "scale":
+            rows.append(scale_scenario(args.reps))
         elif name == "ytdlp-file":
             rows.append(ytdlp_scenario(
                 "ytdlp-file", ["--file", "/f.mp4=256M", "--rate", "4M", "--latency", "40ms"], "/f.mp4",
