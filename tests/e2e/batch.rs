@@ -518,29 +518,31 @@ async fn requests_to_one_host_are_paced_over_the_whole_run() {
     assert!((at[9] - at[0]).as_millis() >= 400, "{gaps:?}");
 }
 
-/// A list that starts with many entries from one slow host: an entry of another host a few
-/// lines further goes before that host's next one.
+/// A run that starts with many entries from one slow host: an entry of another host a few
+/// places further goes before that host's next one. (URLs on the command line: all of them are
+/// there from the start, where a list's entries arrive as its reader thread reads them.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_host_is_not_kept_waiting_behind_a_slow_one() {
     let slow = Server::start().await;
     let fast = Server::start().await;
-    let mut list = String::new();
+    let mut urls = Vec::new();
     for i in 0..6 {
         slow.add(&format!("/s{i}"), Resource::new(payload(100_000, i)));
-        list.push_str(&format!("{}\n", slow.url(&format!("/s{i}"))));
+        urls.push(slow.url(&format!("/s{i}")));
     }
     for i in 0..2 {
         fast.add(&format!("/f{i}"), Resource::new(payload(1000, 10 + i)));
         // The same server process, under another host name.
-        let url = fast
-            .url(&format!("/f{i}"))
-            .replace("127.0.0.1", "localhost");
-        list.push_str(&format!("{url}\n"));
+        urls.push(
+            fast.url(&format!("/f{i}"))
+                .replace("127.0.0.1", "localhost"),
+        );
     }
     slow.cap(200_000);
     let dir = TempDir::new();
-    std::fs::write(dir.path("urls.txt"), list).unwrap();
-    let r = fastdl(&dir.0, &["-i", "urls.txt", "-j", "1", "-x", "1"]).await;
+    let mut args = vec!["-j", "1", "-x", "1"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = fastdl(&dir.0, &args).await;
     assert_ok(&r);
     let first_fast = fast.seen()[0].at;
     let slow_seen = slow.seen();

@@ -143,3 +143,30 @@ async fn an_interrupted_run_saves_what_it_never_started() {
     }
     assert!(!dir.path("failed.txt").exists());
 }
+
+/// Ctrl-C with a list on standard input whose producer has not finished: fastdl stops at once,
+/// without waiting for the rest of the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_does_not_wait_for_the_rest_of_stdin() {
+    let srv = Server::start().await;
+    srv.add("/a", Resource::new(payload(2_000_000, 1)));
+    srv.add("/b", Resource::new(payload(2_000_000, 2)));
+    srv.cap(100_000);
+    let dir = TempDir::new();
+    let mut child = command(&dir.0, &["-i", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = format!("{}\n{}\n", srv.url("/a"), srv.url("/b"));
+    stdin.write_all(lines.as_bytes()).await.unwrap();
+    stdin.flush().await.unwrap();
+    until("the first entry's first bytes", || srv.body_bytes() > 0).await;
+    // The producer is still there (stdin open): interrupt() fails the test after 10 s.
+    assert_eq!(interrupt(child, "-INT").await, 130);
+    drop(stdin);
+    assert!(
+        dir.path("a.part").exists(),
+        "progress kept for the next run"
+    );
+}

@@ -155,11 +155,14 @@ pub async fn run(downloader: &Downloader, jobs: Jobs, args: Arc<Args>, opts: Opt
         }
     }
     drop(results);
-    // Interrupted: what the list still holds never started (and is saved to run again).
-    while let Some((index, job)) = Jobs::next(&jobs).await {
-        if save_failed {
-            unfinished.push((index, input::format(&job, dir.as_deref())));
-        }
+    // Interrupted: what the list still holds never started; with --save-failed it is read to
+    // its end and saved to run again (otherwise it is left unread: a list on standard input
+    // may not end soon).
+    while save_failed {
+        let Some((index, job)) = Jobs::next(&jobs).await else {
+            break;
+        };
+        unfinished.push((index, input::format(&job, dir.as_deref())));
     }
     let (count, list_error) = {
         let mut jobs = list::lock(&jobs);

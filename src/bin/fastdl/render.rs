@@ -27,7 +27,8 @@ pub struct Summary {
     pub failed: Vec<Failure>,
     /// Files stopped by Ctrl-C or SIGTERM, their progress saved.
     pub interrupted: usize,
-    /// Files never started (the run was interrupted first).
+    /// Entries never started (the run was interrupted first): those read from the list so far,
+    /// or, with `--save-failed`, the whole rest of it.
     pub not_started: usize,
     /// Bytes downloaded by this run (not counting resumed or skipped ones).
     pub bytes: u64,
