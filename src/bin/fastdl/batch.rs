@@ -158,11 +158,10 @@ pub async fn run(downloader: &Downloader, jobs: Jobs, args: Arc<Args>, opts: Opt
     // Interrupted: what the list still holds never started; with --save-failed it is read to
     // its end and saved to run again (otherwise it is left unread: a list on standard input
     // may not end soon).
-    while save_failed {
-        let Some((index, job)) = Jobs::next(&jobs).await else {
-            break;
-        };
-        unfinished.push((index, input::format(&job, dir.as_deref())));
+    if save_failed {
+        while let Some((index, job)) = Jobs::next(&jobs).await {
+            unfinished.push((index, input::format(&job, dir.as_deref())));
+        }
     }
     let (count, list_error) = {
         let mut jobs = list::lock(&jobs);
