@@ -15,7 +15,7 @@ use crate::cli::Args;
 use crate::exit;
 use crate::input;
 use crate::job::Job;
-use crate::list::{self, Jobs};
+use crate::list::{lock, Jobs};
 use crate::render::{Failure, Summary};
 use crate::report::Report;
 
@@ -69,7 +69,7 @@ impl futures_core::Stream for Requests {
     type Item = Request;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Request>> {
-        let polled = list::lock(&self.jobs).poll_next(cx);
+        let polled = lock(&self.jobs).poll_next(cx);
         polled.map(|next| {
             let (index, job) = next?;
             let running = Running {
@@ -87,10 +87,6 @@ impl Requests {
         let dir = self.save.as_ref()?;
         input::format(job, dir.as_deref())
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Downloads every job, writing each one's line to the report as it ends. The exit code is 0
@@ -164,7 +160,7 @@ pub async fn run(downloader: &Downloader, jobs: Jobs, args: Arc<Args>, opts: Opt
         }
     }
     let (count, list_error) = {
-        let mut jobs = list::lock(&jobs);
+        let mut jobs = lock(&jobs);
         (jobs.count(), jobs.error.take())
     };
     summary.not_started = count - ended;

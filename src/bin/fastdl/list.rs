@@ -243,8 +243,9 @@ impl Jobs {
     }
 }
 
-pub fn lock(jobs: &Mutex<Jobs>) -> std::sync::MutexGuard<'_, Jobs> {
-    jobs.lock().unwrap_or_else(|e| e.into_inner())
+/// A lock that a panic elsewhere does not poison for the rest of the run.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
