@@ -105,6 +105,7 @@ impl Downloader {
         // `-j` itself is enforced by the transfer slots; twice as many tasks lets files that
         // are finishing (sync, verify, rename) overlap the next files' first requests.
         let slots = 2 * self.ctx.options.concurrent_downloads.max(1);
+        let window = READ_AHEAD * slots;
         // Requests read ahead, so that a host with fewer downloads running can go first.
         let mut ahead: VecDeque<Waiting> = VecDeque::new();
         let mut per_host: HashMap<String, usize> = HashMap::new();
@@ -129,7 +130,7 @@ impl Downloader {
             // Read what is ready first, so that the choice below sees as far ahead as it can.
             {
                 let mut now = std::task::Context::from_waker(std::task::Waker::noop());
-                while more && ahead.len() < READ_AHEAD * slots && !stopped {
+                while more && ahead.len() < window && !stopped {
                     match queue.as_mut().poll_next(&mut now) {
                         std::task::Poll::Ready(Some(request)) => read(request, &mut ahead),
                         std::task::Poll::Ready(None) => more = false,
@@ -149,7 +150,7 @@ impl Downloader {
                     (w.host, w.index, result)
                 });
             }
-            let fill = more && ahead.len() < READ_AHEAD * slots && !stopped;
+            let fill = more && ahead.len() < window && !stopped;
             tokio::select! {
                 biased;
                 Some(joined) = running.join_next(), if !running.is_empty() => {

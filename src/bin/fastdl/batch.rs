@@ -47,11 +47,12 @@ pub struct Ran {
     pub list_error: Option<Error>,
 }
 
-/// What is remembered of a running job: no more than the jobs running.
+/// What is remembered of a running job, until it ends (so no more than the jobs running).
 struct Running {
+    /// Its URL as given (redacted if it fails, for the summary).
     url: String,
-    /// Its entry's text, for `--save-failed`.
-    saved: Option<String>,
+    /// The job itself with `--save-failed`, written back as a list entry only if it fails.
+    job: Option<Job>,
 }
 
 type Table = Arc<Mutex<HashMap<usize, Running>>>;
@@ -61,8 +62,8 @@ struct Requests {
     jobs: Arc<Mutex<Jobs>>,
     args: Arc<Args>,
     table: Table,
-    /// `Some(-d)` with `--save-failed`.
-    save: Option<Option<PathBuf>>,
+    /// `--save-failed`: keep each running job.
+    save: bool,
 }
 
 impl futures_core::Stream for Requests {
@@ -73,19 +74,12 @@ impl futures_core::Stream for Requests {
         polled.map(|next| {
             let (index, job) = next?;
             let running = Running {
-                url: fastdl::redact(&job.url).into_owned(),
-                saved: self.saved(&job),
+                url: job.url.clone(),
+                job: self.save.then(|| job.clone()),
             };
             lock(&self.table).insert(index, running);
             Some(self.args.request(job.into_request()))
         })
-    }
-}
-
-impl Requests {
-    fn saved(&self, job: &Job) -> Option<String> {
-        let dir = self.save.as_ref()?;
-        input::format(job, dir.as_deref())
     }
 }
 
@@ -106,7 +100,7 @@ pub async fn run(downloader: &Downloader, jobs: Jobs, args: Arc<Args>, opts: Opt
         jobs: Arc::clone(&jobs),
         args,
         table: Arc::clone(&table),
-        save: save_failed.then(|| dir.clone()),
+        save: save_failed,
     };
     // Each download's `Ended` event is sent before its result: read them as results come.
     let mut events = report.as_ref().map(|_| downloader.events());
@@ -125,8 +119,8 @@ pub async fn run(downloader: &Downloader, jobs: Jobs, args: Arc<Args>, opts: Opt
             }
         }
         let running = lock(&table).remove(&index).expect("noted when it started");
-        if result.is_err() && save_failed {
-            unfinished.push((index, running.saved));
+        if let (Err(_), Some(job)) = (&result, &running.job) {
+            unfinished.push((index, input::format(job, dir.as_deref())));
         }
         match result {
             Ok(o) if o.skipped => summary.skipped += 1,
@@ -143,7 +137,7 @@ pub async fn run(downloader: &Downloader, jobs: Jobs, args: Arc<Args>, opts: Opt
                 if summary.failed.len() < LISTED_FAILURES {
                     summary.failed.push(Failure {
                         id: index,
-                        url: running.url,
+                        url: fastdl::redact(&running.url).into_owned(),
                         error: e.to_string(),
                     });
                 }
