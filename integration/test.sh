@@ -8,6 +8,8 @@ cargo test
 # (stable, no libFuzzer; running the fuzzers needs nightly: integration/fuzz/README.md).
 cargo test --quiet --manifest-path integration/fuzz/Cargo.toml --no-default-features
 cargo build --quiet --bin fastdl --example bench-server
+# cargo install, and the generated completions and man page in real shells and groff.
+bash integration/install/test.sh
 # The merge test runs ffmpeg, as yt-dlp does for bestvideo+bestaudio.
 if ! command -v ffmpeg >/dev/null 2>&1; then
     if [ "$(id -u)" -ne 0 ]; then

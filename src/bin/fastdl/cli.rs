@@ -45,12 +45,21 @@ pub fn help() -> String {
         }
     }
     out.push_str(
-        "\nSIZE accepts 1048576, 512K, 1M, 1.5G; DURATION accepts 30, 30s, 500ms, 2m.\n\n\
-         Exit codes:\n  0 success   1 download failed   2 usage error   3 outside \
-         --max/--min-filesize\n  4 output exists   5 checksum or length mismatch   6 local \
-         file error\n  7 another fastdl is writing the output   8 some entries failed, \
-         others done\n  130 interrupted (resumable)\n",
+        "\nSIZE accepts 1048576, 512K, 1M, 1.5G; DURATION accepts 30, 30s, 500ms, 2m.\n\n",
     );
+    out.push_str("Exit codes:\n");
+    let mut line = String::new();
+    for (code, meaning) in crate::exit::MEANINGS {
+        let item = format!("  {code} {meaning} ");
+        if line.len() + item.len() > WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line.clear();
+        }
+        line.push_str(&item);
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
     out
 }
 
@@ -135,7 +144,7 @@ where
             a.sources.insert(key, "command line".into());
         }
     }
-    if a.help || a.version || a.print_config {
+    if a.help || a.version || a.print_config || a.generate.is_some() {
         return Ok(a);
     }
     if a.urls.is_empty() && a.input_file.is_none() && a.fragments.is_none() && a.info_json.is_none()

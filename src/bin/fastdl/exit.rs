@@ -25,6 +25,20 @@ pub const PARTIAL: u8 = 8;
 /// Interrupted by SIGINT or SIGTERM; state saved, the same command resumes.
 pub const INTERRUPTED: u8 = 130;
 
+/// Each code with a few words, for `--help` and the man page.
+pub const MEANINGS: [(u8, &str); 10] = [
+    (OK, "success"),
+    (DOWNLOAD, "download failed"),
+    (USAGE, "usage error"),
+    (FILESIZE, "outside --max/--min-filesize"),
+    (EXISTS, "output exists"),
+    (INTEGRITY, "checksum or length mismatch"),
+    (IO, "local file error"),
+    (BUSY, "another fastdl is writing the output"),
+    (PARTIAL, "some entries failed, others done"),
+    (INTERRUPTED, "interrupted (resumable)"),
+];
+
 /// The exit code for `e`.
 pub fn code(e: &Error) -> u8 {
     match e {

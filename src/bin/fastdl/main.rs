@@ -13,6 +13,7 @@ mod cli;
 mod config;
 mod exit;
 mod fragment;
+mod generate;
 mod info_json;
 mod input;
 mod job;
@@ -54,6 +55,10 @@ fn prepare() -> Result<Option<(cli::Args, Plan)>, Error> {
     let mut args = cli::parse()?;
     if args.help {
         print!("{}", cli::help());
+        return Ok(None);
+    }
+    if let Some(kind) = args.generate {
+        print!("{}", generate::generate(kind));
         return Ok(None);
     }
     if args.version {

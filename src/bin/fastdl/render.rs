@@ -56,6 +56,11 @@ pub enum Style {
     Json,
 }
 
+impl Style {
+    /// The names `--progress` takes (`bars` and `plain` are accepted too).
+    pub const NAMES: [&'static str; 4] = ["auto", "bar", "lines", "json"];
+}
+
 /// Renderer settings.
 #[derive(Clone, Copy, Debug)]
 pub struct RenderOptions {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use fastdl::{Checksum, CookieJar};
 
+use crate::generate::Kind;
 use crate::render::Style;
 use crate::shard::ShardSpec;
 pub use crate::units::{parse_duration, parse_size};
@@ -70,6 +71,8 @@ pub struct Args {
     pub config: Option<PathBuf>,
     pub no_config: bool,
     pub print_config: bool,
+    /// `--generate KIND`: print a shell completion or the man page (generate.rs).
+    pub generate: Option<Kind>,
     pub progress: Style,
     pub progress_interval: Duration,
     pub quiet: bool,
@@ -129,6 +132,7 @@ impl Default for Args {
             config: None,
             no_config: false,
             print_config: false,
+            generate: None,
             progress: Style::Auto,
             progress_interval: Duration::ZERO,
             quiet: false,
@@ -377,7 +381,7 @@ fn style(v: Value<'_>) -> Result<Style, String> {
         "bar" | "bars" => Style::Bars,
         "lines" | "plain" => Style::Lines,
         "json" => Style::Json,
-        _ => return Err(format!("{t:?}: expected auto, bar, lines or json")),
+        _ => return Err(format!("{t:?}: expected {}", Style::NAMES.join(", "))),
     })
 }
 
@@ -1092,6 +1096,22 @@ pub static FLAGS: &[Flag] = &[
         key: None,
         set: |a, v| {
             a.print_config = switch(v)?;
+            Ok(())
+        },
+        show: none,
+    },
+    Flag {
+        long: "generate",
+        short: &[],
+        aliases: &[],
+        value: Some("KIND"),
+        section: Section::Configuration,
+        help: "print a shell completion (bash, zsh, fish, powershell) or the man page (man) \
+               made from these flags; docs/install.md says where each goes",
+        default: None,
+        key: None,
+        set: |a, v| {
+            a.generate = Some(Kind::parse(&text(v)?)?);
             Ok(())
         },
         show: none,
