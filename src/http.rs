@@ -84,8 +84,42 @@ pub fn client(opts: &HttpOptions) -> Result<Client, Error> {
     // reqwest panics at build time when no rustls crypto provider is installed; installing twice
     // is harmless (the second call returns Err and changes nothing).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let usage = |what: &str, e: &dyn std::fmt::Display| Error::Invalid(format!("{what}: {e}"));
+    let extra = opts
+        .ca_certificate
+        .as_deref()
+        .map(ca_certificates)
+        .transpose()?;
+    let built = match &extra {
+        None => builder(opts)?.build(),
+        Some(certs) => builder(opts)?.tls_certs_merge(certs.clone()).build(),
+    };
+    let built = match (built, extra) {
+        // The system's verifier with extra roots needs a chain-engine option not every Windows
+        // crypt32 has (wine's refuses it): then rustls checks against the system's roots, read
+        // once, plus the file's.
+        (Err(_), Some(extra)) if !opts.insecure => builder(opts)?
+            .tls_certs_only(system_roots().into_iter().chain(extra))
+            .build(),
+        (built, _) => built,
+    };
+    built.map_err(|e| {
+        // reqwest's own text is only "builder error"; the cause (the TLS verifier, the system's
+        // certificate store) is in its sources.
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            why.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        Error::Invalid(format!(
+            "cannot set up the HTTP client: {why} (is the ca-certificates package installed?)"
+        ))
+    })
+}
 
+/// Every setting of the client but the extra roots.
+fn builder(opts: &HttpOptions) -> Result<reqwest::ClientBuilder, Error> {
+    let usage = |what: &str, e: &dyn std::fmt::Display| Error::Invalid(format!("{what}: {e}"));
     let mut b = Client::builder()
         .http1_only()
         .redirect(reqwest::redirect::Policy::none())
@@ -107,14 +141,17 @@ pub fn client(opts: &HttpOptions) -> Result<Client, Error> {
     if let Some(addr) = opts.source_address {
         b = b.local_address(addr);
     }
-    if let Some(path) = &opts.ca_certificate {
-        b = b.tls_certs_merge(ca_certificates(path)?);
-    }
-    b.build().map_err(|e| {
-        Error::Invalid(format!(
-            "cannot set up the HTTP client: {e} (is the ca-certificates package installed?)"
-        ))
-    })
+    Ok(b)
+}
+
+/// The operating system's trusted roots (the certificate store, the keychain, the CA bundle);
+/// the ones it cannot read are left out, as the system's own verifier would.
+fn system_roots() -> Vec<reqwest::Certificate> {
+    rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect()
 }
 
 /// The certificates of a `--ca-certificate` PEM file; a file without any is a mistake worth

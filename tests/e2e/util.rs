@@ -41,7 +41,14 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(state_dir(&self.0));
     }
+}
+
+/// The `FASTDL_STATE_DIR` of runs in `dir`: beside it, so that tests listing `dir` see only what
+/// fastdl left among the user's files.
+fn state_dir(dir: &Path) -> PathBuf {
+    dir.with_extension("state")
 }
 
 pub struct Run {
@@ -60,9 +67,26 @@ pub fn command(dir: &Path, args: &[&str]) -> tokio::process::Command {
     command_with_preconnect(dir, &all)
 }
 
+/// The binary under test: this build's fastdl, or `FASTDL_E2E_BIN` started through
+/// `FASTDL_E2E_RUNNER` when that is set (the Windows build under wine: .ci/cross.sh runs the
+/// tests that make sense there so).
+pub fn binary() -> tokio::process::Command {
+    let Some(bin) = std::env::var_os("FASTDL_E2E_BIN") else {
+        return tokio::process::Command::new(env!("CARGO_BIN_EXE_fastdl"));
+    };
+    match std::env::var_os("FASTDL_E2E_RUNNER") {
+        Some(runner) => {
+            let mut c = tokio::process::Command::new(runner);
+            c.arg(bin);
+            c
+        }
+        None => tokio::process::Command::new(bin),
+    }
+}
+
 /// fastdl with `args` as given (preconnecting on).
 pub fn command_with_preconnect(dir: &Path, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastdl"));
+    let mut c = binary();
     c.args(args)
         .current_dir(dir)
         .env_remove("http_proxy")
@@ -76,8 +100,9 @@ pub fn command_with_preconnect(dir: &Path, args: &[&str]) -> tokio::process::Com
         .env_remove("SLURM_ARRAY_TASK_ID")
         .env_remove("JOB_COMPLETION_INDEX")
         .env("XDG_CONFIG_HOME", dir.join(".no-config"))
-        // Completion-record journals (filesystems without xattrs) stay out of the real home.
-        .env("FASTDL_STATE_DIR", dir.join(".no-state"))
+        // Completion-record journals (filesystems without xattrs, and wine, which has no
+        // alternate data streams) stay out of the real home and out of the listed directory.
+        .env("FASTDL_STATE_DIR", state_dir(dir))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

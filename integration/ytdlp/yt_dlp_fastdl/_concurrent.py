@@ -138,6 +138,24 @@ def enable(ydl, entries, formats=True):
     return True
 
 
+
+# On Windows a fastdl child of a concurrent run gets its own process group, the only way Ctrl-Break
+# can be sent to it alone (the console's Ctrl-C then reaches yt-dlp only, which passes it on).
+CHILD_FLAGS = {"creationflags": 0x200} if os.name == "nt" else {}  # CREATE_NEW_PROCESS_GROUP
+
+
+def interrupt(proc):
+    """Asks a fastdl child to save its progress and stop, as Ctrl-C does: SIGINT on POSIX,
+    Ctrl-Break on Windows (where SIGINT cannot be sent to another process; fastdl treats both
+    alike and exits 130). A child that has just ended is no error."""
+    import signal
+
+    try:
+        proc.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)
+    except OSError:
+        pass
+
+
 class _Entry:
     """What a worker thread knows about the entry it runs."""
 
@@ -224,12 +242,10 @@ class _State:
 
     def started(self, proc):
         """A fastdl child started; after a Ctrl-C it is stopped at once."""
-        import signal
-
         with self.lock:
             self.children.add(proc)
             if self.interrupted:
-                proc.send_signal(signal.SIGINT)
+                interrupt(proc)
 
     def slots(self):
         """Downloads that may run at once."""
@@ -470,7 +486,6 @@ def _subclass(base):
         def _fastdl_interrupt(self):
             """Ctrl-C reached only this process (or the whole group): every fastdl child gets it,
             saves its progress and ends; the workers are given a moment to wind down."""
-            import signal
             import time
 
             st = self._fastdl
@@ -479,10 +494,7 @@ def _subclass(base):
                 st.interrupted = True
                 children = list(st.children)
             for proc in children:
-                try:
-                    proc.send_signal(signal.SIGINT)
-                except OSError:
-                    pass
+                interrupt(proc)
             deadline = time.monotonic() + 5
             for proc in children:
                 try:

@@ -181,8 +181,12 @@ def _make_class(external):
         def _call_process(self, cmd, info_dict):
             jar = io.StringIO()
             self.ydl.cookiejar._really_save(jar, True, True)
-            proc = Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
             shared = _concurrent.state(self.ydl)
+            # One of several at once: stopped by the plugin (_concurrent.interrupt). Alone, it
+            # shares yt-dlp's console or terminal and gets the user's Ctrl-C directly.
+            group = _concurrent.CHILD_FLAGS if shared is not None else {}
+            proc = Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                         **group)
             if shared is not None:
                 shared.started(proc)
 
