@@ -19,6 +19,8 @@ mod config;
 mod exit;
 #[path = "../../../src/bin/fastdl/fragment.rs"]
 mod fragment;
+#[path = "../../../src/bin/fastdl/generate.rs"]
+mod generate;
 #[path = "../../../src/bin/fastdl/info_json.rs"]
 mod info_json;
 #[path = "../../../src/bin/fastdl/input.rs"]
