@@ -106,3 +106,34 @@ async fn every_config_mistake_is_named() {
         "fastdl: error: missing.toml: no such config file"
     );
 }
+
+/// `--generate` and `--help` to a full disk: one line and exit 6, not a panic; a reader that
+/// stops early (`| head`) is no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_text_to_a_full_disk_is_an_error_and_to_a_closed_pipe_is_not() {
+    let dir = TempDir::new();
+    for args in [&["--generate", "man"][..], &["--help"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let child = command(&dir.0, args).stdout(full).spawn().unwrap();
+        let out = child.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("fastdl: error: standard output: "),
+            "{stderr}"
+        );
+    }
+    let mut child = command(&dir.0, &["--generate", "man"]).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

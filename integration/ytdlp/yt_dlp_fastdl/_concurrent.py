@@ -138,7 +138,6 @@ def enable(ydl, entries, formats=True):
     return True
 
 
-
 # On Windows a fastdl child of a concurrent run gets its own process group, the only way Ctrl-Break
 # can be sent to it alone (the console's Ctrl-C then reaches yt-dlp only, which passes it on).
 CHILD_FLAGS = {"creationflags": 0x200} if os.name == "nt" else {}  # CREATE_NEW_PROCESS_GROUP

@@ -54,23 +54,19 @@ fn main() -> ExitCode {
 fn prepare() -> Result<Option<(cli::Args, Plan)>, Error> {
     let mut args = cli::parse()?;
     if args.help {
-        print!("{}", cli::help());
-        return Ok(None);
+        return print_out(&cli::help()).map(|()| None);
     }
     if let Some(kind) = args.generate {
-        print!("{}", generate::generate(kind));
-        return Ok(None);
+        return print_out(&generate::generate(kind)).map(|()| None);
     }
     if args.version {
-        println!("fastdl {}", env!("CARGO_PKG_VERSION"));
-        return Ok(None);
+        return print_out(&format!("fastdl {}\n", env!("CARGO_PKG_VERSION"))).map(|()| None);
     }
     config::apply(&mut args)?;
     check_stdin(&args)?;
     let cookies = cookie_jar(&args)?;
     if args.print_config {
-        print!("{}", fastdl::redact(&args.print_config()));
-        return Ok(None);
+        return print_out(&fastdl::redact(&args.print_config())).map(|()| None);
     }
     let plan = plan(&args)?;
     if plan.total == Some(0) {
@@ -78,6 +74,21 @@ fn prepare() -> Result<Option<(cli::Args, Plan)>, Error> {
     }
     args.cookie_jar = cookies;
     Ok(Some((args, plan)))
+}
+
+/// Writes `text` to standard output; a full disk or a closed pipe is an error (exit 6), never a
+/// panic that leaves a shell completion or man page cut short without saying so.
+fn print_out(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // `fastdl --help | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| Error::Io {
+            path: "standard output".into(),
+            source: std::sync::Arc::new(e),
+        }),
+    }
 }
 
 /// A run with no job: success for a shard that holds none of the list, else an error.
