@@ -297,7 +297,11 @@ async fn a_hostile_server_never_gets_a_wrong_file() {
                     .lines()
                     .filter(|l| l.starts_with("fastdl: error:"))
                     .count();
-                assert_eq!(errors, 1, "{what}: one error line:\n{}", r.stderr);
+                assert_eq!(
+                    errors, 1,
+                    "{what}: exit {}, one error line:\n{}",
+                    r.code, r.stderr
+                );
             }
             r.code
         });

@@ -83,12 +83,19 @@ fn print_out(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         // `fastdl --help | head`: the reader has what it wanted.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) if closed_pipe(&e) => Ok(()),
         r => r.map_err(|e| Error::Io {
             path: "standard output".into(),
             source: std::sync::Arc::new(e),
         }),
     }
+}
+
+/// Whether a write failed because the reader went away. Windows reports that as
+/// ERROR_NO_DATA (232) or ERROR_PIPE_NOT_CONNECTED (233), which std does not map to BrokenPipe.
+fn closed_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+        || (cfg!(windows) && matches!(e.raw_os_error(), Some(232 | 233)))
 }
 
 /// A run with no job: success for a shard that holds none of the list, else an error.
