@@ -1,4 +1,4 @@
-//! The end of a download: sync, length and digests checked on `FILE.part`, the rename and the
+//! The end of a download: length and digests checked on `FILE.part`, the sync, the rename and the
 //! completion record; and the start's question, whether an existing file is already this
 //! download, complete (then it is skipped without a request).
 
@@ -31,7 +31,7 @@ pub(crate) struct FileSpec {
     pub(crate) modified: Option<std::time::SystemTime>,
 }
 
-/// Syncs, checks length and digests, renames into place, and reports.
+/// Checks length and digests, syncs, renames into place, and reports.
 pub(crate) async fn finish(
     ctx: &Context,
     file: &FileSpec,
@@ -40,7 +40,6 @@ pub(crate) async fn finish(
     resumed: u64,
     base: &Progress,
 ) -> Result<Outcome, Error> {
-    part.sync().await?;
     let len = part.len()?;
     if len != total {
         return Err(Error::Integrity {

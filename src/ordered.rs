@@ -136,7 +136,6 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result
     let written = Run::new(ctx, id, job, first, Some(&state_file))
         .write(Sink::File(part.clone()), base.clone(), resumed, None)
         .await?;
-    part.sync().await?;
     resume::remove(&state_file);
     let sha256 = part.sha256(written).await?;
     output::finish(&part, &out, &key, None, sha256.clone()).await?;

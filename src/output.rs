@@ -91,21 +91,30 @@ pub fn part_path(output: &Path) -> PathBuf {
 pub(crate) async fn lock_part(part: &Path) -> Result<File, Error> {
     let part = part.to_owned();
     directory_op(move || {
-        // mkdir of an existing directory still takes its lock; a stat does not. With thousands
-        // of files in one directory, that lock was the bottleneck of a batch.
-        if let Some(dir) = part
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-        {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&part)
+        };
+        // The directory is made only when the open says it is missing: mkdir of an existing
+        // directory still takes its lock, and even a stat per file is a lookup that a batch of
+        // thousands of files in one directory pays for each.
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match part.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    Some(dir) => {
+                        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                        open()
+                    }
+                    None => Err(e),
+                }
+            }
+            r => r,
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&part)
-            .map_err(|e| Error::io(&part, e))?;
+        .map_err(|e| Error::io(&part, e))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy { path: part }),
@@ -278,9 +287,10 @@ impl PartFile {
     }
 }
 
-/// Gives the finished (and synced) `.part` its `modified` time if one is wanted, records it as
+/// Syncs the finished `.part`, gives it its `modified` time if one is wanted, records it as
 /// `url` with its `sha256` (the completion record, `record.rs`; after the time is set, which the
-/// record vouches for) and moves it to its final name.
+/// record vouches for) and moves it to its final name. One trip to the blocking pool for all of
+/// it: in a batch of small files each trip is several thread wake-ups per file.
 ///
 /// The directory is not synced: that serialised every file of a batch on the directory's lock.
 /// A crash can at worst lose the rename, leaving the synced `.part`, which the next run fetches
@@ -294,14 +304,18 @@ pub async fn finish(
 ) -> Result<(), Error> {
     let (file, path) = (Arc::clone(&part.file), part.path.clone());
     let (output, url) = (output.to_owned(), url.to_owned());
-    directory_op(move || {
+    tokio::task::spawn_blocking(move || {
+        // Not under the directory lock: a sync can take long, and creates need not wait for it.
+        file.sync_data().map_err(|e| Error::io(&path, e))?;
+        let _one_at_a_time = DIRECTORY_OPS.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(time) = modified {
             file.set_modified(time).map_err(|e| Error::io(&path, e))?;
         }
-        crate::record::write(&path, &output, &url, sha256);
+        crate::record::write(&file, &output, &url, sha256);
         std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
     })
     .await
+    .expect("finishing does not panic")
 }
 
 /// Positional writes and reads on every platform.
