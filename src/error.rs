@@ -135,33 +135,56 @@ fn transport_message(err: &reqwest::Error) -> String {
     }
     if is_certificate_error(err) {
         msg.push_str(" (--ca-certificate FILE trusts a CA of your own)");
+    } else if is_unknown_host(err) {
+        msg.push_str(" (no such host: check the URL's host name)");
     }
     msg
 }
 
+/// Every error in `err`'s chain, with what each `io::Error` wraps: an io::Error's `source()`
+/// skips the error it wraps, and rustls's arrives wrapped in two of them.
+fn causes(err: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    use std::error::Error as _;
+    type Cause<'a> = &'a (dyn std::error::Error + 'static);
+    std::iter::successors(err.source(), |&c: &Cause| c.source()).flat_map(|c| {
+        std::iter::successors(Some(c), |&inner: &Cause| {
+            inner
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::get_ref)
+                .map(|e| e as Cause)
+        })
+    })
+}
+
 /// True when the server's TLS certificate was rejected: not something a retry can change.
 fn is_certificate_error(err: &reqwest::Error) -> bool {
-    use std::error::Error as _;
-    let mut cause: Option<&dyn std::error::Error> = err.source();
-    while let Some(c) = cause {
-        // An io::Error's `source()` skips the error it wraps, and rustls's arrives wrapped in
-        // two of them: unwrap those by hand.
-        let mut inner = c;
-        while let Some(wrapped) = inner
-            .downcast_ref::<io::Error>()
-            .and_then(io::Error::get_ref)
-        {
-            inner = wrapped;
-        }
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return matches!(
+    causes(err)
+        .find_map(|c| c.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| {
+            matches!(
                 tls,
                 rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
-        }
-        cause = c.source();
-    }
-    false
+            )
+        })
+}
+
+/// True when the resolver answered that the host name does not exist (a typo, a dead domain):
+/// asking again gives the same answer, so retrying only made a wrong URL take 90 s to fail.
+/// "Temporary failure in name resolution" (no resolver reachable) is not this, and is retried.
+/// std passes the resolver's text only, so it is matched: glibc, musl, macOS; Windows gives
+/// WSAHOST_NOT_FOUND.
+fn is_unknown_host(err: &reqwest::Error) -> bool {
+    const ANSWERS: [&str; 4] = [
+        "Name or service not known",
+        "No address associated with hostname",
+        "Name does not resolve",
+        "nodename nor servname provided, or not known",
+    ];
+    causes(err).any(|c| {
+        let io = c.downcast_ref::<io::Error>();
+        (cfg!(windows) && io.and_then(io::Error::raw_os_error) == Some(11001))
+            || io.is_some_and(|e| ANSWERS.iter().any(|a| e.to_string().contains(a)))
+    })
 }
 
 impl Error {
@@ -205,11 +228,12 @@ impl Error {
     }
 }
 
-/// A transport failure is transient unless it is about the certificate or the request itself.
-/// Timeouts, resets, refused connections and early EOFs all are: the server may be restarting.
+/// A transport failure is transient unless it is about the certificate, a host name that does not
+/// exist, or the request itself. Timeouts, resets, refused connections and early EOFs all are:
+/// the server may be restarting.
 /// (uv's `retryable_on_request_failure` walks the same chain; see style-and-crates.md §1.4.)
 fn transport_is_transient(err: &reqwest::Error) -> bool {
-    !(err.is_builder() || err.is_redirect() || is_certificate_error(err))
+    !(err.is_builder() || err.is_redirect() || is_certificate_error(err) || is_unknown_host(err))
 }
 
 #[cfg(test)]
@@ -249,6 +273,39 @@ mod tests {
             expected: 2
         }
         .is_transient());
+    }
+
+    /// A real reqwest error from a resolver that answers as the system's does, for a host name
+    /// that does not exist and for one that cannot be looked up now. No DNS server is asked.
+    #[tokio::test]
+    async fn a_host_that_does_not_exist_is_final_a_lookup_that_failed_is_not() {
+        struct Answer(&'static str);
+        impl reqwest::dns::Resolve for Answer {
+            fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+                let text = format!("failed to lookup address information: {}", self.0);
+                Box::pin(async move { Err(Box::new(io::Error::other(text)) as _) })
+            }
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        for (answer, transient) in [
+            ("Name or service not known", false),
+            ("Name does not resolve", false),
+            ("Temporary failure in name resolution", true),
+        ] {
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .dns_resolver(std::sync::Arc::new(Answer(answer)))
+                .build()
+                .unwrap();
+            let url = "http://files.example.test/f";
+            let err = Error::transport(url, client.get(url).send().await.unwrap_err());
+            assert_eq!(err.is_transient(), transient, "{answer}: {err}");
+            assert_eq!(
+                err.to_string().contains("no such host"),
+                !transient,
+                "{answer}: {err}"
+            );
+        }
     }
 
     #[test]
