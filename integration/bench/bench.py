@@ -177,13 +177,20 @@ def set_aside(work):
 
 
 def interleave(tools, reps, work, attempt, note=lambda wall: ""):
-    """Runs `attempt(tool)` for every tool once per rep, in turn (A B C, A B C, ...), in a fresh
-    `work` directory. `attempt` returns (wall, cpu, rss, ok); failed runs are counted, never timed.
-    Returns ({tool: [(wall, cpu, rss)]}, {tool: failures})."""
+    """Runs `attempt(tool)` for every tool once per rep, in turn, starting one tool later each rep
+    (A B C, B C A, C A B, ...), in a fresh `work` directory. `attempt` returns (wall, cpu, rss,
+    ok); failed runs are counted, never timed. Returns ({tool: [(wall, cpu, rss)]}, {tool:
+    failures}).
+
+    The rotation is because the slots need not be alike: this VM's balloon device reports free
+    memory to the host, which takes it back, so writing to memory freed some seconds ago faults on
+    the host. A 1 GiB download by fastdl took 1.1 s right after the previous 1 GiB file was
+    deleted and 2.3-3.0 s 12 s later, the extra all system time in the copy into the page cache.
+    With a fixed order one tool would always run in the same such conditions."""
     results = {t: [] for t in tools}
     failures = {t: 0 for t in tools}
     for rep in range(reps):
-        for tool in tools:
+        for tool in tools[rep % len(tools):] + tools[:rep % len(tools)]:
             set_aside(work)
             work.mkdir()
             # The previous run's dirty pages written back now, not during this run: without it
