@@ -3,7 +3,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::digest::InOrder;
 use crate::error::Error;
@@ -74,6 +76,8 @@ pub struct PartFile {
     /// and its waiters spin (7% of all CPU of a 1 GiB loopback download at 8 connections in
     /// `perf`); waiting here sleeps instead, which cut the download's CPU time by about 20%.
     writing: Arc<std::sync::Mutex<()>>,
+    /// How busy that one writer is ([`PartFile::write_bound`]).
+    load: Arc<Load>,
     /// The SHA-256 of what is written, when one is wanted (`digest.rs`). Its own lock, only
     /// ever tried by writers: bytes a writer could not hash at once are read back later.
     digest: Option<Arc<std::sync::Mutex<InOrder>>>,
@@ -145,6 +149,7 @@ impl PartFile {
             file,
             path: path.to_owned(),
             writing: Default::default(),
+            load: Arc::new(Load::new(Instant::now())),
             digest: hash.then(Default::default),
         })
     }
@@ -219,6 +224,7 @@ impl PartFile {
     ) -> Result<(), Error> {
         let (mut at, mut left) = (offset, len);
         let _one_writer = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let _busy = self.load.busy();
         for c in &pending.chunks {
             if left == 0 {
                 break;
@@ -238,6 +244,15 @@ impl PartFile {
         }
         pending.clear();
         Ok(())
+    }
+
+    /// True when the file's writer was busy most of the time lately: the disk (or the page
+    /// cache) is what limits this download, so its connections' speeds say which one waited
+    /// for it, not which network path is slow, and none should be replaced for being slower.
+    /// (On loopback, a slow page cache had connections replaced 10-16 times per GiB, with 3x
+    /// the requests and up to 4x the time.)
+    pub fn write_bound(&self) -> bool {
+        self.load.judge(Instant::now())
     }
 
     /// Empties the file and sets its new size (for starting over).
@@ -318,6 +333,67 @@ pub async fn finish(
     .expect("finishing does not panic")
 }
 
+/// The writer's busy time, judged over windows of [`Load::WINDOW`].
+#[derive(Debug)]
+struct Load {
+    busy_ns: AtomicU64,
+    window: Mutex<Window>,
+}
+
+/// Since when, and the busy time then, and the verdict of the last whole window.
+#[derive(Debug)]
+struct Window {
+    since: Instant,
+    busy_ns: u64,
+    bound: bool,
+}
+
+impl Load {
+    /// Long enough to average over many writes and polls; short enough to notice a change.
+    const WINDOW: Duration = Duration::from_millis(500);
+    /// Busy more than this share of the time: the writer is the limit.
+    const BOUND: f64 = 0.5;
+
+    fn new(now: Instant) -> Load {
+        Load {
+            busy_ns: AtomicU64::new(0),
+            window: Mutex::new(Window {
+                since: now,
+                busy_ns: 0,
+                bound: false,
+            }),
+        }
+    }
+
+    /// Counts the time until the guard is dropped as busy.
+    fn busy(&self) -> impl Drop + '_ {
+        struct Busy<'a>(&'a AtomicU64, Instant);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                let ns = self.1.elapsed().as_nanos() as u64;
+                self.0.fetch_add(ns, Ordering::Relaxed);
+            }
+        }
+        Busy(&self.busy_ns, Instant::now())
+    }
+
+    /// The verdict at `now`: a new one once a window has passed, else the last one.
+    fn judge(&self, now: Instant) -> bool {
+        let busy = self.busy_ns.load(Ordering::Relaxed);
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = now.saturating_duration_since(w.since);
+        if elapsed >= Self::WINDOW {
+            let share = busy.saturating_sub(w.busy_ns) as f64 / elapsed.as_nanos() as f64;
+            *w = Window {
+                since: now,
+                busy_ns: busy,
+                bound: share > Self::BOUND,
+            };
+        }
+        w.bound
+    }
+}
+
 /// Positional writes and reads on every platform.
 trait Positional {
     /// Writes all of `buf` at `offset`, leaving the file's cursor alone where the platform can.
@@ -378,4 +454,36 @@ pub fn skip_prefix(chunk: bytes::Bytes, skip: &mut u64) -> bytes::Bytes {
     let n = (*skip).min(chunk.len() as u64);
     *skip -= n;
     chunk.slice(n as usize..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verdict changes only once a whole window has passed, on the busy share of that window.
+    #[test]
+    fn a_writer_busy_most_of_a_window_is_the_limit() {
+        let t0 = Instant::now();
+        let load = Load::new(t0);
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let add = |ms: u64| load.busy_ns.fetch_add(ms * 1_000_000, Ordering::Relaxed);
+        add(400);
+        assert!(
+            !load.judge(at(499)),
+            "no verdict before a window has passed"
+        );
+        assert!(load.judge(at(500)), "busy 400 of 500 ms");
+        add(100);
+        assert!(
+            load.judge(at(900)),
+            "the last verdict holds within a window"
+        );
+        assert!(!load.judge(at(1000)), "busy 100 of 500 ms");
+        add(300);
+        assert!(load.judge(at(1500)), "busy 300 of 500 ms");
+        assert!(
+            !load.judge(at(2500)),
+            "idle for a window: no longer the limit"
+        );
+    }
 }

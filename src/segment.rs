@@ -367,7 +367,7 @@ async fn read(
                 return Ok(ReadEnd::Done);
             }
             let slower = t.sched.should_yield(claim, speed, started.elapsed());
-            if let Some(factor) = slower.filter(|_| may_yield) {
+            if let Some(factor) = slower.filter(|_| may_yield && !t.part.write_bound()) {
                 flush(t, claim, &mut buf, &mut at).map_err(|e| (e, wrote))?;
                 return Ok(ReadEnd::Yield(factor));
             }
