@@ -80,7 +80,9 @@ pub fn save<T: Serialize>(path: &Path, state: &T) -> Result<(), Error> {
 /// Deletes the sidecar (download finished or abandoned). Looks first: unlinking a name that
 /// is not there still takes the directory's lock.
 pub fn remove(path: &Path) {
-    let _ = std::fs::remove_file(path);
+    if path.exists() {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 #[cfg(test)]
