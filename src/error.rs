@@ -180,11 +180,13 @@ fn is_unknown_host(err: &reqwest::Error) -> bool {
         "Name does not resolve",
         "nodename nor servname provided, or not known",
     ];
-    causes(err).any(|c| {
-        let io = c.downcast_ref::<io::Error>();
-        (cfg!(windows) && io.and_then(io::Error::raw_os_error) == Some(11001))
-            || io.is_some_and(|e| ANSWERS.iter().any(|a| e.to_string().contains(a)))
-    })
+    causes(err)
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|e| {
+            let text = e.to_string();
+            (cfg!(windows) && e.raw_os_error() == Some(11001))
+                || ANSWERS.iter().any(|a| text.contains(a))
+        })
 }
 
 impl Error {
