@@ -19,8 +19,8 @@ Scenarios (see README.md beside this file):
   scale      lists of 10^4..10^6 entries (10^7 read only): peak RSS and entries/s, against aria2c
              loading the same lists; then 10^5 files of 4 KiB: files/s
 
-Runs are interleaved (A B C, A B C, ...) and medians reported, because the machine is shared
-and noisy; ratios within one run are what to compare. A run whose output has the wrong sha256
+Runs are interleaved (every tool once per rep, in a new order each rep) and medians reported,
+because the machine is shared and noisy; ratios within one run are what to compare. A run whose output has the wrong sha256
 counts as a failure, never as a time.
 """
 
@@ -29,6 +29,7 @@ import atexit
 import hashlib
 import json
 import os
+import random
 import shlex
 import shutil
 import statistics
@@ -177,20 +178,24 @@ def set_aside(work):
 
 
 def interleave(tools, reps, work, attempt, note=lambda wall: ""):
-    """Runs `attempt(tool)` for every tool once per rep, in turn, starting one tool later each rep
-    (A B C, B C A, C A B, ...), in a fresh `work` directory. `attempt` returns (wall, cpu, rss,
-    ok); failed runs are counted, never timed. Returns ({tool: [(wall, cpu, rss)]}, {tool:
-    failures}).
+    """Runs `attempt(tool)` for every tool once per rep, in a fresh `work` directory: in the
+    listed order first, then shuffled (seeded: a rerun repeats the orders). `attempt` returns
+    (wall, cpu, rss, ok); failed runs are counted, never timed. Returns ({tool: [(wall, cpu,
+    rss)]}, {tool: failures}).
 
-    The rotation is because the slots need not be alike: this VM's balloon device reports free
-    memory to the host, which takes it back, so writing to memory freed some seconds ago faults on
-    the host. A 1 GiB download by fastdl took 1.1 s right after the previous 1 GiB file was
-    deleted and 2.3-3.0 s 12 s later, the extra all system time in the copy into the page cache.
-    With a fixed order one tool would always run in the same such conditions."""
+    The shuffle is because a run depends on the one before it. This VM (Firecracker) hands free
+    memory back to its host, and touching it again faults on the host. Page-cache folios are as
+    large as the writes: small writes reuse what the last run freed, large ones take large free
+    blocks, the ones given back. So a large writer after a small one pays: 1 GiB by
+    `dd bs=408k` took 0.25 s after the same dd and 1.3-1.8 s after curl; fastdl (400 KiB writes)
+    0.75 s after fastdl and 2.1-3.0 s after curl or axel, every -x alike. A rotation (A B C,
+    B C A, ...) keeps each tool's predecessor, and fastdl's default, always after axel, took
+    3.2 s where -x 16 and -x 1 took 1.1 s."""
     results = {t: [] for t in tools}
     failures = {t: 0 for t in tools}
+    order = random.Random(13)
     for rep in range(reps):
-        for tool in tools[rep % len(tools):] + tools[:rep % len(tools)]:
+        for tool in tools if rep == 0 else order.sample(tools, len(tools)):
             set_aside(work)
             work.mkdir()
             # The previous run's dirty pages written back now, not during this run: without it
@@ -303,12 +308,16 @@ def ytdlp_scenario(title, server_flags, path, tools, reps, note):
         "yt-dlp native -N 16": ["-N", "16"],
         "yt-dlp native -N 1": [],
         "yt-dlp native": [],
+        # yt-dlp's own part, the same whatever downloads: start, extraction, the manifest.
+        "yt-dlp --simulate": ["--simulate"],
     }
     work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
 
     def attempt(tool):
         os.environ["YTDLP_FASTDL_JOIN"] = "0" if tool.endswith("yt-dlp joins") else "1"
         wall, cpu, rss, code = run(base + table[tool] + [srv.url(path)], work)
+        if tool == "yt-dlp --simulate":
+            return wall, cpu, rss, code == 0 and not (work / "out.bin").exists()
         return wall, cpu, rss, output_ok(code, work / "out.bin", digest)
 
     try:
@@ -547,7 +556,7 @@ def main():
             rows.append(ytdlp_scenario(
                 "hls", ["--files", "/s/f=600x256K", "--hls", "/v.m3u8=/s/f:600", "--latency", "40ms"], "/v.m3u8",
                 ["yt-dlp --downloader fastdl -N 16", "yt-dlp --downloader fastdl -N 16, yt-dlp joins",
-                 "yt-dlp native -N 16", "yt-dlp native -N 1"], args.reps,
+                 "yt-dlp native -N 16", "yt-dlp native -N 1", "yt-dlp --simulate"], args.reps,
                 "HLS VOD, 600 fragments of 256 KiB, 40 ms RTT (CPU-s include yt-dlp itself)"))
         elif name == "scale":
             rows.append(scale_scenario(args.reps))
