@@ -20,8 +20,8 @@ Scenarios (see README.md beside this file):
              loading the same lists; then 10^5 files of 4 KiB: files/s
 
 Runs are interleaved (every tool once per rep, in a new order each rep) and medians reported,
-because the machine is shared and noisy; ratios within one run are what to compare. A run whose output has the wrong sha256
-counts as a failure, never as a time.
+because the machine is shared and noisy; ratios within one run are what to compare. A run whose
+output has the wrong sha256 counts as a failure, never as a time.
 """
 
 import argparse
