@@ -291,6 +291,11 @@ def ytdlp_python():
     return str(venv / "bin/python")
 
 
+# yt-dlp's own part, the same whatever downloads: start, extraction, the manifest. It downloads
+# nothing, so it has no output to check and no MiB/s.
+EXTRACTION_ONLY = "yt-dlp --simulate"
+
+
 def ytdlp_scenario(title, server_flags, path, tools, reps, note):
     """yt-dlp downloading `path` with each tool's settings; output checked against the server."""
     print(f"\n== {title}: {note}", flush=True)
@@ -308,15 +313,14 @@ def ytdlp_scenario(title, server_flags, path, tools, reps, note):
         "yt-dlp native -N 16": ["-N", "16"],
         "yt-dlp native -N 1": [],
         "yt-dlp native": [],
-        # yt-dlp's own part, the same whatever downloads: start, extraction, the manifest.
-        "yt-dlp --simulate": ["--simulate"],
+        EXTRACTION_ONLY: ["--simulate"],
     }
     work = Path(tempfile.mkdtemp(prefix="fastdl-bench-"))
 
     def attempt(tool):
         os.environ["YTDLP_FASTDL_JOIN"] = "0" if tool.endswith("yt-dlp joins") else "1"
         wall, cpu, rss, code = run(base + table[tool] + [srv.url(path)], work)
-        if tool == "yt-dlp --simulate":
+        if tool == EXTRACTION_ONLY:
             return wall, cpu, rss, code == 0 and not (work / "out.bin").exists()
         return wall, cpu, rss, output_ok(code, work / "out.bin", digest)
 
@@ -503,7 +507,8 @@ def report(rows):
             cpu = statistics.median(r[1] for r in runs)
             rss = max(r[2] for r in runs)
             rate = f"{files / wall:.0f}" if files else "-"
-            lines.append(f"| {tool} | {wall:.2f} | {size / 2**20 / wall:.1f} | {rate} | {cpu:.2f} | {rss:.1f} | "
+            speed = "-" if tool == EXTRACTION_ONLY else f"{size / 2**20 / wall:.1f}"
+            lines.append(f"| {tool} | {wall:.2f} | {speed} | {rate} | {cpu:.2f} | {rss:.1f} | "
                          f"{wall / base:.2f}x | {failures[tool]} |")
     return "\n".join(lines)
 
@@ -556,7 +561,7 @@ def main():
             rows.append(ytdlp_scenario(
                 "hls", ["--files", "/s/f=600x256K", "--hls", "/v.m3u8=/s/f:600", "--latency", "40ms"], "/v.m3u8",
                 ["yt-dlp --downloader fastdl -N 16", "yt-dlp --downloader fastdl -N 16, yt-dlp joins",
-                 "yt-dlp native -N 16", "yt-dlp native -N 1", "yt-dlp --simulate"], args.reps,
+                 "yt-dlp native -N 16", "yt-dlp native -N 1", EXTRACTION_ONLY], args.reps,
                 "HLS VOD, 600 fragments of 256 KiB, 40 ms RTT (CPU-s include yt-dlp itself)"))
         elif name == "scale":
             rows.append(scale_scenario(args.reps))
