@@ -28,7 +28,19 @@ $CARGO build "${BS[@]}" --target x86_64-pc-windows-gnu --target-dir "$T" --bin f
 EXE=$T/x86_64-pc-windows-gnu/debug/fastdl.exe
 
 echo "== windows: wine prefix (+ bcryptprimitives.dll, which wine 8.0 lacks)"
-[ -d "$WINEPREFIX/drive_c/windows/system32" ] || wineboot -i
+# One wineserver, with wine's services, for the whole script:
+# * a wine process that starts while the previous one's server is shutting down fails before
+#   fastdl runs, with "wine client error:0: recvmsg: Connection reset by peer" (seen in CI after
+#   an interrupted run);
+# * the first wine process of a server starts the services (services.exe, winedevice.exe, ...),
+#   which inherit its open files and outlive it: a test reading fastdl.exe's output then waits
+#   for an end of file that never comes (the first test after each server start hung so, its
+#   download done), and CI's log would stay open. Started here by wineboot, they hold a file.
+mkdir -p "$WINEPREFIX"
+wineserver -p
+trap 'wineserver -k 2>/dev/null' EXIT
+if [ -d "$WINEPREFIX/drive_c/windows/system32" ]; then boot=(wineboot); else boot=(wineboot -i); fi
+"${boot[@]}" </dev/null >"$WORK/wineboot.log" 2>&1 || { cat "$WORK/wineboot.log"; exit 1; }
 x86_64-w64-mingw32-gcc -O2 -shared -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
     "$HERE/bcryptprimitives.c" -ladvapi32
 
@@ -36,7 +48,7 @@ echo "== windows: a download under wine"
 host cargo build --quiet --example bench-server
 W=$(mktemp -d); mkdir "$W/out" "$W/state"
 target/debug/examples/bench-server --listen 127.0.0.1:0 --file /big.bin=20M > "$W/server" & SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$W"' EXIT
+trap 'kill $SRV 2>/dev/null; wineserver -k 2>/dev/null; rm -rf "$W"' EXIT
 for _ in $(seq 100); do grep -q '^listening' "$W/server" && break; sleep 0.1; done
 ADDR=$(awk '/^listening/ {print $3}' "$W/server")
 SHA=$(awk '$2 == "/big.bin" {print $4}' "$W/server")
