@@ -43,12 +43,13 @@
 //!           → scheduler  which connection fetches which bytes (holes, steals, races)
 //!           → segment    one connection: ranged GET, checks, positional writes
 //!       → stream    one connection front to back (servers without ranges)
-//!       → finish    sync, length and digests, rename, completion record
+//!       → finish    length and digests, sync (durable: batched), rename, completion record
 //!     or → ordered  pieces fetched at once, written in order (fragments, writers)
 //!   → remote        RemoteFile: reads served from a cache of fetched blocks
 //! below them: context (what a run shares), failure (the one decision after any failure),
 //! retry (backoff), http (client, redirects, credentials), body (which bytes of a reply are
-//! the file's), range, output, resume, checksum, naming, limits, ratelimit, cookies, shutdown;
+//! the file's), range, output, durable, resume, checksum, naming, limits, ratelimit, cookies,
+//! shutdown;
 //! events go to every subscriber. docs/architecture.md has the table.
 //! ```
 
@@ -59,6 +60,7 @@ mod cookies;
 mod digest;
 mod download;
 mod downloader;
+mod durable;
 mod error;
 mod events;
 mod failure;

@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::digest::InOrder;
@@ -14,17 +14,37 @@ use crate::error::Error;
 /// hold it for a long time while it looks for a free inode. Two threads doing this at once
 /// spin on that lock: in a batch of 2000 small files, a sixth of fastdl's CPU time went there,
 /// while both async threads sat in the kernel instead of moving bytes. So these operations run
-/// one at a time (waiters sleep), on the blocking pool.
-static DIRECTORY_OPS: Mutex<()> = Mutex::new(());
-
-/// Runs `op` on the blocking pool, after any other directory operation of this process.
+/// one at a time, in order, on one thread of their own. (They were blocking-pool tasks taking
+/// one lock: each then woke a pool thread that mostly waited for the lock, and the pool's own
+/// lock was contended too, ~10 futex calls per file in a batch of small files.)
 async fn directory_op<T: Send + 'static>(op: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(move || {
-        let _one_at_a_time = DIRECTORY_OPS.lock().unwrap_or_else(|e| e.into_inner());
-        op()
-    })
-    .await
-    .expect("directory operations do not panic")
+    let (reply, done) = tokio::sync::oneshot::channel();
+    submit_directory_op(move || {
+        let _ = reply.send(op());
+    });
+    done.await.expect("directory operations do not panic")
+}
+
+/// Queues `job` for the directory thread, started by the first.
+fn submit_directory_op(job: impl FnOnce() + Send + 'static) {
+    type Job = Box<dyn FnOnce() + Send>;
+    static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (send, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("fastdl-directory".into())
+            .spawn(move || {
+                for job in jobs {
+                    // A panic reaches the job's caller as a dropped reply; the thread goes on.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })
+            .expect("a thread can be started");
+        send
+    });
+    queue
+        .send(Box::new(job))
+        .expect("the directory thread never ends");
 }
 
 /// Received chunks not yet written: the network's own buffers (no copy in user space), kept
@@ -304,8 +324,9 @@ impl PartFile {
 
 /// Syncs the finished `.part`, gives it its `modified` time if one is wanted, records it as
 /// `url` with its `sha256` (the completion record, `record.rs`; after the time is set, which the
-/// record vouches for) and moves it to its final name. One trip to the blocking pool for all of
-/// it: in a batch of small files each trip is several thread wake-ups per file.
+/// record vouches for) and moves it to its final name. The sync is batched with other files'
+/// (`durable.rs`), whose thread hands the file on to the directory thread: one wake-up of this
+/// task per file.
 ///
 /// The directory is not synced: that serialised every file of a batch on the directory's lock.
 /// A crash can at worst lose the rename, leaving the synced `.part`, which the next run fetches
@@ -319,18 +340,20 @@ pub async fn finish(
 ) -> Result<(), Error> {
     let (file, path) = (Arc::clone(&part.file), part.path.clone());
     let (output, url) = (output.to_owned(), url.to_owned());
-    tokio::task::spawn_blocking(move || {
-        // Not under the directory lock: a sync can take long, and creates need not wait for it.
-        file.sync_data().map_err(|e| Error::io(&path, e))?;
-        let _one_at_a_time = DIRECTORY_OPS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(time) = modified {
-            file.set_modified(time).map_err(|e| Error::io(&path, e))?;
-        }
-        crate::record::write(&file, &output, &url, sha256);
-        std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
-    })
-    .await
-    .expect("finishing does not panic")
+    let (reply, done) = tokio::sync::oneshot::channel();
+    crate::durable::sync(Arc::clone(&file), path.clone(), move |synced| {
+        submit_directory_op(move || {
+            let renamed = synced.and_then(|()| {
+                if let Some(time) = modified {
+                    file.set_modified(time).map_err(|e| Error::io(&path, e))?;
+                }
+                crate::record::write(&file, &output, &url, sha256);
+                std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
+            });
+            let _ = reply.send(renamed);
+        })
+    });
+    done.await.expect("finishing does not panic")
 }
 
 /// The writer's busy time, judged over windows of [`Load::WINDOW`].
