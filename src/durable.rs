@@ -171,6 +171,9 @@ mod tests {
                 "one file: its own sync"
             );
         }
+        // Windows deletes no open file.
+        drop(refs);
+        drop(files);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
