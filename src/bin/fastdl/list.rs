@@ -74,7 +74,25 @@ impl List {
     pub fn spawn(self, checked: bool) -> mpsc::Receiver<Result<Job, Error>> {
         let (tx, rx) = mpsc::channel(READ_AHEAD);
         std::thread::spawn(move || {
-            let result = self.read(!checked, |job| tx.blocking_send(Ok(job)).is_ok());
+            // The reader waits for room for half the read-ahead, then fills it, each entry sent
+            // as soon as it is read (a slow writer on stdin is never held up). Waiting for one
+            // free slot instead woke this thread for every entry taken, and put it back to
+            // sleep: two context switches per file, a tenth of a batch's.
+            let Ok(waits) = tokio::runtime::Builder::new_current_thread().build() else {
+                return;
+            };
+            let mut room = None;
+            let result = self.read(!checked, |job| loop {
+                if let Some(slot) = room.as_mut().and_then(Iterator::next) {
+                    mpsc::Permit::send(slot, Ok(job));
+                    return true;
+                }
+                match waits.block_on(tx.reserve_many(READ_AHEAD / 2)) {
+                    Ok(slots) => room = Some(slots),
+                    Err(_) => return false,
+                }
+            });
+            drop(room);
             if let Err(e) = result {
                 let _ = tx.blocking_send(Err(e));
             }
