@@ -12,7 +12,6 @@ use crate::context::{Context, OutputClaim};
 use crate::error::Error;
 use crate::events::Progress;
 use crate::output::{self, PartFile};
-use crate::redact::SafeUrl;
 use crate::request::{Outcome, Request};
 
 /// What a download produces, fixed once its name is known.
@@ -117,7 +116,8 @@ pub(crate) fn recorded(
         return None;
     }
     let record = crate::record::read(output)?;
-    (record.url == SafeUrl::new(key) && record.matches(meta))
+    record
+        .vouches(key, meta)
         .then(|| skipped(ctx, output, meta.len(), started, record.sha256))
 }
 

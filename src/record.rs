@@ -3,8 +3,13 @@
 //! time).
 //!
 //! Where the filesystem has user extended attributes (Linux, macOS), the record is the file's
-//! `user.fastdl` attribute: nothing beside the user's files, and it moves with the file. Where it
-//! has not (FAT/exFAT cards and USB drives, many NFS/SMB mounts, ramfs) and on Windows, records go
+//! `user.fastdl` attribute: nothing beside the user's files, and it moves with the file. It is
+//! 32 bytes (64 with a SHA-256), small enough to live in the inode itself: ext4's 256-byte
+//! inodes hold 64 bytes of value for one attribute of this name, and a bigger one (the JSON form of earlier
+//! versions, ~90 bytes with its URL) took a 4 KiB block of its own for every file, 12% more disk
+//! for a batch of 32 KiB files, and a block allocated and journalled for each. So it names the
+//! download by a digest of its (safe) URL, not the URL. Where the filesystem has no attributes
+//! (FAT/exFAT cards and USB drives, many NFS/SMB mounts, ramfs) and on Windows, records go
 //! to a journal per output directory in fastdl's state directory (never beside the user's
 //! files): `$FASTDL_STATE_DIR`, else `$XDG_STATE_HOME/fastdl` (`~/.local/state/fastdl`),
 //! `%LOCALAPPDATA%\fastdl` on Windows, `~/Library/Application Support/fastdl` on macOS. A journal
@@ -21,7 +26,7 @@ use sha2::Digest;
 
 use crate::redact::SafeUrl;
 
-/// The record of one finished file.
+/// The record of one finished file, as a journal line keeps it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Record {
     /// The job's URL, safe to show; a fragment adds its byte range.
@@ -34,10 +39,42 @@ pub(crate) struct Record {
     pub sha256: Option<String>,
 }
 
-impl Record {
-    /// True when `meta` still describes the file as recorded.
-    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
-        meta.len() == self.size && mtime_ns(meta) == Some(self.mtime_ns)
+/// Which download a record is for: the first 15 bytes of the SHA-256 of its safe URL (15, so
+/// that the attribute with its format byte is 32 bytes).
+type Key = [u8; 15];
+
+fn key(url: &SafeUrl) -> Key {
+    let digest = sha2::Sha256::digest(url.as_str().as_bytes());
+    digest[..15].try_into().expect("15 of 32 bytes")
+}
+
+/// A record read back, from either place.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Found {
+    key: Key,
+    size: u64,
+    mtime_ns: i128,
+    pub sha256: Option<String>,
+}
+
+impl Found {
+    /// True when this is the record of `url`'s download (a fragment's adds its byte range) and
+    /// `meta` still describes the file as recorded.
+    pub fn vouches(&self, url: &str, meta: &std::fs::Metadata) -> bool {
+        self.key == key(&SafeUrl::new(url))
+            && meta.len() == self.size
+            && mtime_ns(meta) == Some(self.mtime_ns)
+    }
+}
+
+impl From<Record> for Found {
+    fn from(r: Record) -> Found {
+        Found {
+            key: key(&r.url),
+            size: r.size,
+            mtime_ns: r.mtime_ns,
+            sha256: r.sha256,
+        }
     }
 }
 
@@ -70,13 +107,67 @@ pub(crate) fn write(file: &File, final_path: &Path, url: &str, sha256: Option<St
 }
 
 /// The completion record of the file at `path`, if it has one.
-pub(crate) fn read(path: &Path) -> Option<Record> {
-    attr::get(path).or_else(|| journal::get(path))
+pub(crate) fn read(path: &Path) -> Option<Found> {
+    attr::get(path).or_else(|| journal::get(path).map(Found::from))
+}
+
+/// The attribute's bytes: [`FORMAT`], the key, size and modification time (little-endian; the
+/// time as an i64 of nanoseconds, enough until 2262), then the raw SHA-256 if known.
+#[cfg_attr(not(unix), allow(dead_code))]
+mod compact {
+    use super::{key, Found, Record};
+
+    /// The first byte of this form. The earlier JSON form starts with `{`.
+    const FORMAT: u8 = 2;
+
+    pub fn encode(r: &Record) -> Option<Vec<u8>> {
+        let mtime = i64::try_from(r.mtime_ns).ok()?;
+        let mut v = Vec::with_capacity(64);
+        v.push(FORMAT);
+        v.extend_from_slice(&key(&r.url));
+        v.extend_from_slice(&r.size.to_le_bytes());
+        v.extend_from_slice(&mtime.to_le_bytes());
+        if let Some(raw) = r.sha256.as_deref().and_then(unhex) {
+            v.extend_from_slice(&raw);
+        }
+        Some(v)
+    }
+
+    pub fn decode(v: &[u8]) -> Option<Found> {
+        if v.first() == Some(&b'{') {
+            return serde_json::from_slice::<Record>(v).ok().map(Found::from);
+        }
+        let (&format, rest) = v.split_first()?;
+        if format != FORMAT || !matches!(rest.len(), 31 | 63) {
+            return None;
+        }
+        let (key, rest) = rest.split_at(15);
+        let (size, rest) = rest.split_at(8);
+        let (mtime, sha256) = rest.split_at(8);
+        Some(Found {
+            key: key.try_into().ok()?,
+            size: u64::from_le_bytes(size.try_into().ok()?),
+            mtime_ns: i64::from_le_bytes(mtime.try_into().ok()?).into(),
+            sha256: (!sha256.is_empty()).then(|| crate::checksum::to_hex(sha256)),
+        })
+    }
+
+    /// 64 hex digits as 32 bytes.
+    fn unhex(hex: &str) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        if hex.len() != 64 {
+            return None;
+        }
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(out)
+    }
 }
 
 #[cfg(unix)]
 mod attr {
-    use super::Record;
+    use super::{compact, Found, Record};
     use std::fs::File;
     use std::path::Path;
     use xattr::FileExt;
@@ -85,13 +176,11 @@ mod attr {
 
     /// False when the filesystem (or the platform) keeps no such attribute.
     pub fn set(file: &File, record: &Record) -> bool {
-        let value = serde_json::to_vec(record).expect("records serialise");
-        file.set_xattr(NAME, &value).is_ok()
+        compact::encode(record).is_some_and(|value| file.set_xattr(NAME, &value).is_ok())
     }
 
-    pub fn get(path: &Path) -> Option<Record> {
-        let value = xattr::get(path, NAME).ok()??;
-        serde_json::from_slice(&value).ok()
+    pub fn get(path: &Path) -> Option<Found> {
+        compact::decode(&xattr::get(path, NAME).ok()??)
     }
 }
 
@@ -99,7 +188,7 @@ mod attr {
 /// drops it and some tools show it; the journal works on every volume.
 #[cfg(not(unix))]
 mod attr {
-    use super::Record;
+    use super::{Found, Record};
     use std::fs::File;
     use std::path::Path;
 
@@ -107,7 +196,7 @@ mod attr {
         false
     }
 
-    pub fn get(_: &Path) -> Option<Record> {
+    pub fn get(_: &Path) -> Option<Found> {
         None
     }
 }
@@ -266,6 +355,42 @@ mod journal {
 mod tests {
     use super::*;
 
+    /// The attribute is small enough for an ext4 inode's own space, reads back as written, says
+    /// which download it is for, and the earlier JSON form still reads.
+    #[test]
+    fn the_attribute_is_compact_and_reads_back() {
+        let url = "http://h/f?token=secret";
+        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        for sha256 in [None, Some(sha.to_string())] {
+            let record = Record {
+                url: SafeUrl::new(url),
+                size: 5,
+                mtime_ns: 1_733_312_345_123_456_789,
+                sha256: sha256.clone(),
+            };
+            let value = compact::encode(&record).unwrap();
+            assert_eq!(value.len(), if sha256.is_some() { 64 } else { 32 });
+            let found = compact::decode(&value).unwrap();
+            assert_eq!(found, Found::from(record.clone()));
+            assert_eq!(found.sha256, sha256);
+            assert_eq!(found.key, key(&SafeUrl::new(url)));
+            assert_ne!(found.key, key(&SafeUrl::new("http://h/g")));
+            let json = serde_json::to_vec(&record).unwrap();
+            assert_eq!(compact::decode(&json), Some(found));
+        }
+        assert_eq!(compact::decode(b""), None);
+        assert_eq!(
+            compact::decode(&[2; 20]),
+            None,
+            "a short value is no record"
+        );
+        assert_eq!(
+            compact::decode(&[9; 32]),
+            None,
+            "an unknown format is no record"
+        );
+    }
+
     #[test]
     fn a_journal_record_holds_until_the_file_changes() {
         let dir = std::env::temp_dir().join(format!("fastdl-record-{}", std::process::id()));
@@ -304,9 +429,11 @@ mod tests {
             Some(record.clone()),
             "read back from disk"
         );
-        assert!(record.matches(&meta));
+        let found = Found::from(record.clone());
+        assert!(found.vouches("http://h/f", &meta));
+        assert!(!found.vouches("http://h/other", &meta));
         std::fs::write(&file, b"hello, changed").unwrap();
-        assert!(!record.matches(&std::fs::metadata(&file).unwrap()));
+        assert!(!found.vouches("http://h/f", &std::fs::metadata(&file).unwrap()));
         assert_eq!(journal::get(&dir.join("other.bin")), None);
         let journals: Vec<_> = std::fs::read_dir(dir.join("state/records"))
             .unwrap()
