@@ -185,6 +185,8 @@ pub(crate) struct OutputClaim {
     path: PathBuf,
     part_path: PathBuf,
     part: Arc<std::fs::File>,
+    /// The `.part` is new and nothing has written it yet: it needs no emptying.
+    empty: std::sync::atomic::AtomicBool,
     /// Hash what is written (`Options::sha256`).
     hash: bool,
 }
@@ -200,15 +202,16 @@ impl OutputClaim {
                 )));
             }
         }
-        let claim = |part| OutputClaim {
+        let claim = |(part, created): (std::fs::File, bool)| OutputClaim {
             claimed: Arc::clone(&ctx.claimed),
             path: path.to_owned(),
             part_path: output::part_path(path),
             part: Arc::new(part),
+            empty: created.into(),
             hash: ctx.options.sha256,
         };
         match output::lock_part(&output::part_path(path)).await {
-            Ok(part) => Ok(claim(part)),
+            Ok(locked) => Ok(claim(locked)),
             Err(e) => {
                 let mut set = ctx.claimed.lock().unwrap_or_else(|e| e.into_inner());
                 set.remove(path);
@@ -217,12 +220,14 @@ impl OutputClaim {
         }
     }
 
-    /// The `.part`, opened for writing with `size` and `keep` as [`PartFile::open`] takes them.
-    pub(crate) fn part(&self, size: Option<u64>, keep: bool) -> Result<PartFile, Error> {
+    /// The `.part`, opened for writing; `keep` keeps its bytes ([`PartFile::open`]).
+    pub(crate) fn part(&self, keep: bool) -> Result<PartFile, Error> {
+        // Keeping the bytes of a file known to be empty is emptying it, without the call.
+        let empty = self.empty.swap(false, std::sync::atomic::Ordering::Relaxed);
         PartFile::open(
             &self.part_path,
             Arc::clone(&self.part),
-            (size, keep),
+            keep || empty,
             self.hash,
         )
     }

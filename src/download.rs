@@ -136,19 +136,21 @@ async fn attempt(
     let guess = known_output
         .clone()
         .or_else(|| guess_name.then(|| job.place(Path::new(&naming::file_name(None, url)))));
+    // Nothing is at the guessed name: when the server names the file so, no need to look again.
+    let mut guess_missing = false;
     if let Some(out) = &known_output {
         if let Some(done) = existing(ctx, job, out, started)? {
             return Ok(done);
         }
-    } else if let Some(done) = guess
-        .as_deref()
-        .filter(|_| !ctx.options.overwrite)
-        .and_then(|g| {
-            let meta = std::fs::metadata(g).ok()?;
-            recorded(ctx, &job.url, g, &meta, started)
-        })
-    {
-        return Ok(done);
+    } else if let Some(g) = guess.as_deref().filter(|_| !ctx.options.overwrite) {
+        match std::fs::metadata(g) {
+            Ok(meta) => {
+                if let Some(done) = recorded(ctx, &job.url, g, &meta, started) {
+                    return Ok(done);
+                }
+            }
+            Err(e) => guess_missing = e.kind() == std::io::ErrorKind::NotFound,
+        }
     }
     let mut candidate = match &guess {
         Some(out) if !fresh => load_resume(ctx, id, out),
@@ -197,8 +199,11 @@ async fn attempt(
                 .get(header::CONTENT_DISPOSITION)
                 .and_then(|v| v.to_str().ok());
             let out = job.place(Path::new(&naming::file_name(cd, &probe.url)));
-            if let Some(done) = existing(ctx, job, &out, started)? {
-                return Ok(done);
+            let looked = guess_missing && guess.as_ref() == Some(&out);
+            if !looked {
+                if let Some(done) = existing(ctx, job, &out, started)? {
+                    return Ok(done);
+                }
             }
             if guess.as_ref() != Some(&out) {
                 if probe.start != 0 {
@@ -227,6 +232,7 @@ async fn attempt(
     // Every mirror but the one this attempt probed (it may be a mirror, the job's URL failing).
     let mirrors = std::iter::once(&job.url)
         .chain(&job.mirrors)
+        .filter(|m| m.as_str() != url.as_str())
         .filter_map(|m| http::parse_url(m).ok())
         .filter(|m| m != url)
         .collect();

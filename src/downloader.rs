@@ -139,7 +139,7 @@ impl Downloader {
                 }
             }
             while running.len() < slots && !stopped {
-                let Some(at) = fairest(ahead.iter().map(|w| per_host.get(&w.host))) else {
+                let Some(at) = fairest(ahead.iter().map(|w| w.host.as_str()), &per_host) else {
                     break;
                 };
                 let w = ahead.remove(at).expect("picked from it");
@@ -247,15 +247,30 @@ struct Waiting {
 }
 
 /// Which waiting request starts next: the first of those whose host has the fewest downloads
-/// running (`running`: each one's host's count, in list order), so that one host with a long
-/// run of entries, or a slow one, does not hold every slot while others wait. With one host,
-/// list order.
-fn fairest<'a>(running: impl Iterator<Item = Option<&'a usize>>) -> Option<usize> {
-    running
-        .map(|n| n.copied().unwrap_or(0))
-        .enumerate()
-        .min_by_key(|&(at, n)| (n, at))
-        .map(|(at, _)| at)
+/// running (`running`, by host; `hosts`: the waiting requests', in list order), so that one host
+/// with a long run of entries, or a slow one, does not hold every slot while others wait. With
+/// one host, list order. A run of one host's entries is looked up once, and a host with none
+/// running ends the search: this runs for every file started, over hundreds waiting.
+fn fairest<'a>(
+    hosts: impl Iterator<Item = &'a str>,
+    running: &HashMap<String, usize>,
+) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    let mut last: Option<(&str, usize)> = None;
+    for (at, host) in hosts.enumerate() {
+        let n = match last {
+            Some((h, n)) if h == host => n,
+            _ => running.get(host).copied().unwrap_or(0),
+        };
+        if n == 0 {
+            return Some(at);
+        }
+        last = Some((host, n));
+        if best.is_none_or(|(fewest, _)| n < fewest) {
+            best = Some((n, at));
+        }
+    }
+    best.map(|(_, at)| at)
 }
 
 /// An iterator as a stream that is always ready ([`Downloader::download_all`]).
@@ -470,15 +485,18 @@ mod tests {
 
     #[test]
     fn the_host_with_the_fewest_running_goes_first_else_list_order() {
-        let (two, one) = (2, 1);
-        for (running, want) in [
+        let running: HashMap<String, usize> = [("a".into(), 2), ("b".into(), 1), ("c".into(), 1)]
+            .into_iter()
+            .collect();
+        for (hosts, want) in [
             (vec![], None),
-            (vec![None, None], Some(0)),
-            (vec![Some(&two), Some(&two), None], Some(2)),
-            (vec![Some(&two), Some(&one), Some(&one)], Some(1)),
-            (vec![Some(&one)], Some(0)),
+            (vec!["x", "y"], Some(0)),
+            (vec!["a", "a", "x"], Some(2)),
+            (vec!["a", "b", "c"], Some(1)),
+            (vec!["a", "a", "b", "b"], Some(2)),
+            (vec!["b"], Some(0)),
         ] {
-            assert_eq!(fairest(running.clone().into_iter()), want, "{running:?}");
+            assert_eq!(fairest(hosts.iter().copied(), &running), want, "{hosts:?}");
         }
     }
 }

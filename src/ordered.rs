@@ -122,7 +122,7 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result
     let state_file = state_path(&part_file);
     let state = resume_state(ctx, &part_file, &state_file, job.pieces.len());
     let (first, resumed) = state.as_ref().map_or((0, 0), |s| (s.done, s.bytes));
-    let part = claim.part(None, resumed > 0)?;
+    let part = claim.part(resumed > 0)?;
     if resumed > 0 {
         part.set_len(resumed)?;
         ctx.events.log(

@@ -1,5 +1,5 @@
-//! The `.part` file: created sparse at its final size, written at positions by many connections
-//! at once, synced before the resume state may claim its bytes, renamed only when verified.
+//! The `.part` file: written at positions by many connections at once (sparse until written),
+//! synced before the resume state may claim its bytes, renamed only when verified.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -111,22 +111,30 @@ pub fn part_path(output: &Path) -> PathBuf {
 }
 
 /// Opens (creating it, and its directory) and locks `part`, the `.part` of a download: one
-/// process at a time may write it. Nothing in it is changed here.
-pub(crate) async fn lock_part(part: &Path) -> Result<File, Error> {
+/// process at a time may write it. Nothing in it is changed here. True with the file when this
+/// call created it, so it is known to be empty.
+pub(crate) async fn lock_part(part: &Path) -> Result<(File, bool), Error> {
     let part = part.to_owned();
     directory_op(move || {
-        let open = || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&part)
+        // A new file first: most are, and one that is needs no emptying (a `set_len` is a
+        // journalled inode update on ext4).
+        let open = |new: bool| {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true);
+            match new {
+                true => options.create_new(true),
+                false => options.create(true).truncate(false),
+            };
+            options.open(&part).map(|f| (f, new))
+        };
+        let open = || match open(true) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open(false),
+            r => r,
         };
         // The directory is made only when the open says it is missing: mkdir of an existing
         // directory still takes its lock, and even a stat per file is a lookup that a batch of
         // thousands of files in one directory pays for each.
-        let file = match open() {
+        let (file, created) = match open() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 match part.parent().filter(|d| !d.as_os_str().is_empty()) {
                     Some(dir) => {
@@ -140,7 +148,7 @@ pub(crate) async fn lock_part(part: &Path) -> Result<File, Error> {
         }
         .map_err(|e| Error::io(&part, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(file),
+            Ok(()) => Ok((file, created)),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy { path: part }),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&part, e)),
         }
@@ -150,20 +158,12 @@ pub(crate) async fn lock_part(part: &Path) -> Result<File, Error> {
 
 impl PartFile {
     /// The locked `.part` at `path` ([`lock_part`]) for writing. `keep` keeps its bytes
-    /// (resuming); otherwise it is emptied. A known `size` is set at once so positional writes
-    /// anywhere are valid (the file is sparse until written; no time is spent preallocating).
+    /// (resuming); otherwise it is emptied. Its length is not set ahead: positional writes past
+    /// the end are valid, and the file is sparse until written (see [`PartFile::extend_to`]).
     /// With `hash`, what is written is hashed ([`PartFile::sha256`]).
-    pub fn open(
-        path: &Path,
-        file: Arc<File>,
-        (size, keep): (Option<u64>, bool),
-        hash: bool,
-    ) -> Result<PartFile, Error> {
+    pub fn open(path: &Path, file: Arc<File>, keep: bool, hash: bool) -> Result<PartFile, Error> {
         if !keep {
             file.set_len(0).map_err(|e| Error::io(path, e))?;
-        }
-        if let Some(size) = size {
-            file.set_len(size).map_err(|e| Error::io(path, e))?;
         }
         Ok(PartFile {
             file,
@@ -275,18 +275,12 @@ impl PartFile {
         self.load.judge(Instant::now())
     }
 
-    /// Empties the file and sets its new size (for starting over).
-    pub fn reset(&self, size: Option<u64>) -> Result<(), Error> {
+    /// Empties the file (for starting over).
+    pub fn reset(&self) -> Result<(), Error> {
         if let Some(digest) = &self.digest {
             *digest.lock().unwrap_or_else(|e| e.into_inner()) = InOrder::default();
         }
-        self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
-        if let Some(size) = size {
-            self.file
-                .set_len(size)
-                .map_err(|e| Error::io(&self.path, e))?;
-        }
-        Ok(())
+        self.file.set_len(0).map_err(|e| Error::io(&self.path, e))
     }
 
     /// Sets the final length (streams of unknown size), or drops what was written after `size`
@@ -301,6 +295,19 @@ impl PartFile {
         self.file
             .set_len(size)
             .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Makes the file `size` bytes long if it is shorter (the unwritten rest sparse). Resuming
+    /// trusts a `.part` only at its full length, so the length is set before the first resume
+    /// state is saved; a file finished before then (most of a batch of small files) never needs
+    /// it.
+    pub fn extend_to(&self, size: u64) -> Result<(), Error> {
+        if self.len()? < size {
+            self.file
+                .set_len(size)
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
     }
 
     /// Flushes written data to the disk. Resume state is written only after this returns.

@@ -38,7 +38,7 @@ pub(crate) async fn segmented(
     let part_file = part_path(&file.output);
     let state = state_path(&part_file);
     let resumed = done.len();
-    let part = file.claim.part(Some(total), resumed > 0)?;
+    let part = file.claim.part(resumed > 0)?;
     let counters = Arc::new(Counters::default());
     counters.downloaded.store(resumed, Ordering::Relaxed);
     let t = Arc::new(Transfer {

@@ -37,7 +37,7 @@ pub(crate) async fn stream(
 ) -> Result<Outcome, Error> {
     let part_file = part_path(&file.output);
     resume::remove(&state_path(&part_file));
-    let part = file.claim.part(None, false)?;
+    let part = file.claim.part(false)?;
     let counters = Arc::new(Counters::default());
     let base = ctx
         .events
@@ -83,7 +83,7 @@ pub(crate) async fn stream(
             if !continues && resp.status() == StatusCode::PARTIAL_CONTENT {
                 // A range reply we cannot use: ask again for the whole file.
                 pos = 0;
-                part.reset(None)?;
+                part.reset()?;
                 counters.downloaded.store(0, Ordering::Relaxed);
                 retry_wait(
                     ctx,
@@ -100,7 +100,7 @@ pub(crate) async fn stream(
             }
             if !continues && pos > 0 {
                 pos = 0;
-                part.reset(None)?;
+                part.reset()?;
                 counters.downloaded.store(0, Ordering::Relaxed);
             }
             let body = Body::new(resp, size.map(|s| s.saturating_sub(pos)))?;

@@ -82,6 +82,7 @@ impl Transfer {
     /// Syncs the data, then records it: the state never claims bytes that are not on disk.
     pub(crate) async fn save(&self, state: &Path) -> Result<(), Error> {
         let done = self.sched.done();
+        self.part.extend_to(self.size)?;
         self.part.sync().await?;
         let s = ResumeState::new(self.url.as_str(), self.size, self.validators.clone(), done);
         let path = state.to_owned();
