@@ -34,13 +34,30 @@ const MAX_BATCH: usize = 256;
 struct Job {
     file: Arc<File>,
     path: PathBuf,
+    /// The device its filesystem is on, where that decides how it is synced.
+    device: Option<u64>,
     then: Box<dyn FnOnce(Result<(), Error>) + Send>,
 }
 
-/// Syncs `file` (at `path`) to disk, then calls `then` with how it went, on the sync thread.
+/// The device to give [`sync`] for a file of metadata `meta`, where the platform needs one.
+pub(crate) fn device(meta: &std::fs::Metadata) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    let device = Some(std::os::unix::fs::MetadataExt::dev(meta));
+    // Elsewhere every file is synced on its own, whatever its device.
+    #[cfg(not(target_os = "linux"))]
+    let device = {
+        let _ = meta;
+        None
+    };
+    device
+}
+
+/// Syncs `file` (at `path`, on `device`: see [`device`]) to disk, then calls `then` with how it
+/// went, on the sync thread.
 pub(crate) fn sync(
     file: Arc<File>,
     path: PathBuf,
+    device: Option<u64>,
     then: impl FnOnce(Result<(), Error>) + Send + 'static,
 ) {
     static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
@@ -54,7 +71,12 @@ pub(crate) fn sync(
     });
     let then = Box::new(then);
     queue
-        .send(Job { file, path, then })
+        .send(Job {
+            file,
+            path,
+            device,
+            then,
+        })
         .expect("the sync thread never ends");
 }
 
@@ -65,7 +87,7 @@ fn run(jobs: mpsc::Receiver<Job>) {
         std::thread::sleep(LINGER);
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
-        let files: Vec<&File> = batch.iter().map(|j| &*j.file).collect();
+        let files: Vec<(&File, Option<u64>)> = batch.iter().map(|j| (&*j.file, j.device)).collect();
         let results = sync_all(&files);
         for (job, result) in batch.into_iter().zip(results) {
             (job.then)(result.map_err(|e| Error::io(&job.path, e)));
@@ -73,8 +95,8 @@ fn run(jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// Syncs every file; one result per file, in order.
-fn sync_all(files: &[&File]) -> Vec<std::io::Result<()>> {
+/// Syncs every file (with its device, if known); one result per file, in order.
+fn sync_all(files: &[(&File, Option<u64>)]) -> Vec<std::io::Result<()>> {
     #[cfg(target_os = "linux")]
     let synced = linux::sync_filesystems(files);
     #[cfg(not(target_os = "linux"))]
@@ -82,7 +104,7 @@ fn sync_all(files: &[&File]) -> Vec<std::io::Result<()>> {
     files
         .iter()
         .zip(synced)
-        .map(|(f, done)| if done { Ok(()) } else { f.sync_data() })
+        .map(|((f, _), done)| if done { Ok(()) } else { f.sync_data() })
         .collect()
 }
 
@@ -90,7 +112,6 @@ fn sync_all(files: &[&File]) -> Vec<std::io::Result<()>> {
 mod linux {
     use std::fs::File;
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
 
     /// Filesystems whose `syncfs` writes and waits for all their data and metadata, and flushes
     /// the device: ext4 (and ext2/3), XFS, Btrfs, F2FS; tmpfs has nothing to write.
@@ -99,19 +120,22 @@ mod linux {
     /// Syncs each filesystem that holds more than one of `files` once; true for the files that
     /// covered. A file left out (alone on its filesystem, another kind of filesystem, or a
     /// `syncfs` that failed) is synced on its own by the caller, which also reports its error.
-    pub(super) fn sync_filesystems(files: &[&File]) -> Vec<bool> {
+    pub(super) fn sync_filesystems(files: &[(&File, Option<u64>)]) -> Vec<bool> {
         let mut synced = vec![false; files.len()];
         if files.len() < 2 {
             return synced;
         }
-        let devices: Vec<Option<u64>> = files.iter().map(|f| whole_sync_device(f)).collect();
+        let devices: Vec<Option<u64>> = files
+            .iter()
+            .map(|&(f, dev)| dev.filter(|_| whole_sync(f)))
+            .collect();
         for (i, dev) in devices.iter().enumerate() {
             let Some(dev) = dev else { continue };
             if synced[i] || devices.iter().filter(|d| *d == &Some(*dev)).count() < 2 {
                 continue;
             }
             // SAFETY: syncfs only reads the descriptor, which `files[i]` keeps open.
-            if unsafe { libc::syncfs(files[i].as_raw_fd()) } == 0 {
+            if unsafe { libc::syncfs(files[i].0.as_raw_fd()) } == 0 {
                 for (s, d) in synced.iter_mut().zip(&devices) {
                     *s |= d == &Some(*dev);
                 }
@@ -120,19 +144,16 @@ mod linux {
         synced
     }
 
-    /// The device of `file`'s filesystem, if `syncfs` there is a whole sync.
-    pub(super) fn whole_sync_device(file: &File) -> Option<u64> {
+    /// True when `syncfs` on `file`'s filesystem is a whole sync.
+    pub(super) fn whole_sync(file: &File) -> bool {
         let mut fs = std::mem::MaybeUninit::<libc::statfs>::uninit();
         // SAFETY: fstatfs fills `fs` when it returns 0, and only then is it read.
         if unsafe { libc::fstatfs(file.as_raw_fd(), fs.as_mut_ptr()) } != 0 {
-            return None;
+            return false;
         }
         // `f_type` is an i32 on some 32-bit targets: compared as the u32 the magic numbers are.
         let kind = unsafe { fs.assume_init() }.f_type as u32;
-        WHOLE_SYNC
-            .contains(&kind)
-            .then(|| file.metadata().ok().map(|m| m.dev()))
-            .flatten()
+        WHOLE_SYNC.contains(&kind)
     }
 }
 
@@ -153,13 +174,16 @@ mod tests {
                 File::options().write(true).open(path).unwrap()
             })
             .collect();
-        let refs: Vec<&File> = files.iter().collect();
+        let refs: Vec<(&File, Option<u64>)> = files
+            .iter()
+            .map(|f| (f, device(&f.metadata().unwrap())))
+            .collect();
         let results = sync_all(&refs);
         assert_eq!(results.len(), 3);
         assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
         #[cfg(target_os = "linux")]
         {
-            let whole = linux::whole_sync_device(&files[0]).is_some();
+            let whole = linux::whole_sync(&files[0]);
             let synced = linux::sync_filesystems(&refs);
             assert_eq!(
                 synced, [whole; 3],
@@ -169,6 +193,12 @@ mod tests {
                 linux::sync_filesystems(&refs[..1]),
                 [false],
                 "one file: its own sync"
+            );
+            let unknown: Vec<_> = refs.iter().map(|&(f, _)| (f, None)).collect();
+            assert_eq!(
+                linux::sync_filesystems(&unknown),
+                [false; 3],
+                "no device known: each its own sync"
             );
         }
         // Windows deletes no open file.

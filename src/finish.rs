@@ -39,7 +39,8 @@ pub(crate) async fn finish(
     resumed: u64,
     base: &Progress,
 ) -> Result<Outcome, Error> {
-    let len = part.len()?;
+    let meta = part.metadata()?;
+    let len = meta.len();
     if len != total {
         return Err(Error::Integrity {
             path: file.output.clone(),
@@ -60,7 +61,8 @@ pub(crate) async fn finish(
             })?;
     }
     let sha256 = part.sha256(total).await?;
-    output::finish(part, &file.output, &file.url, file.modified, sha256.clone()).await?;
+    let (out, url) = (&file.output, &file.url);
+    output::finish(part, meta, out, url, file.modified, sha256.clone()).await?;
     let elapsed = file.started.elapsed();
     ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {

@@ -319,13 +319,14 @@ impl PartFile {
             .expect("sync task does not panic")
     }
 
+    /// The file's current metadata (length, modification time).
+    pub fn metadata(&self) -> Result<std::fs::Metadata, Error> {
+        self.file.metadata().map_err(|e| Error::io(&self.path, e))
+    }
+
     /// The file's current length on disk.
     pub fn len(&self) -> Result<u64, Error> {
-        Ok(self
-            .file
-            .metadata()
-            .map_err(|e| Error::io(&self.path, e))?
-            .len())
+        Ok(self.metadata()?.len())
     }
 }
 
@@ -340,6 +341,7 @@ impl PartFile {
 /// again; the final name never points at unsynced data.
 pub async fn finish(
     part: &PartFile,
+    meta: std::fs::Metadata,
     output: &Path,
     url: &str,
     modified: Option<std::time::SystemTime>,
@@ -348,13 +350,19 @@ pub async fn finish(
     let (file, path) = (Arc::clone(&part.file), part.path.clone());
     let (output, url) = (output.to_owned(), url.to_owned());
     let (reply, done) = tokio::sync::oneshot::channel();
-    crate::durable::sync(Arc::clone(&file), path.clone(), move |synced| {
+    let device = crate::durable::device(&meta);
+    crate::durable::sync(Arc::clone(&file), path.clone(), device, move |synced| {
         submit_directory_op(move || {
             let renamed = synced.and_then(|()| {
-                if let Some(time) = modified {
-                    file.set_modified(time).map_err(|e| Error::io(&path, e))?;
-                }
-                crate::record::write(&file, &output, &url, sha256);
+                // The record vouches for the final modification time: `meta`'s, unless set now.
+                let meta = match modified {
+                    Some(time) => {
+                        file.set_modified(time).map_err(|e| Error::io(&path, e))?;
+                        None
+                    }
+                    None => Some(meta),
+                };
+                crate::record::write(&file, meta, &output, &url, sha256);
                 std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
             });
             let _ = reply.send(renamed);

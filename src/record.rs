@@ -84,12 +84,18 @@ fn mtime_ns(meta: &std::fs::Metadata) -> Option<i128> {
     Some(d.as_nanos() as i128)
 }
 
-/// Records that `file` (the finished `.part`, open) will be `final_path`, `url`, complete, with
-/// its SHA-256 if known. Best effort: a record that cannot be written only means a later run
-/// asks again. Through the handle, not the path: two fewer lookups in a directory that may hold
-/// thousands of files.
-pub(crate) fn write(file: &File, final_path: &Path, url: &str, sha256: Option<String>) {
-    let Ok(meta) = file.metadata() else {
+/// Records that `file` (the finished `.part`, open; `meta`, its metadata if known to be current)
+/// will be `final_path`, `url`, complete, with its SHA-256 if known. Best effort: a record that
+/// cannot be written only means a later run asks again. Through the handle, not the path: two
+/// fewer lookups in a directory that may hold thousands of files.
+pub(crate) fn write(
+    file: &File,
+    meta: Option<std::fs::Metadata>,
+    final_path: &Path,
+    url: &str,
+    sha256: Option<String>,
+) {
+    let Some(meta) = meta.or_else(|| file.metadata().ok()) else {
         return;
     };
     let Some(mtime_ns) = mtime_ns(&meta) else {

@@ -48,7 +48,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(exit::IO);
                 }
             };
-            ExitCode::from(runtime.block_on(run(args, plan)))
+            // The run is a task, not the future `block_on` drives: waking that one (every
+            // file's end does) writes to the runtime's eventfd even from its own thread, where
+            // a task's wake is a push onto the run queue.
+            let code = runtime.block_on(async { tokio::spawn(run(args, plan)).await });
+            ExitCode::from(code.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(report(&e)),
