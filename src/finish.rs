@@ -61,8 +61,8 @@ pub(crate) async fn finish(
             })?;
     }
     let sha256 = part.sha256(total).await?;
-    let (out, url) = (&file.output, &file.url);
-    output::finish(part, meta, out, url, file.modified, sha256.clone()).await?;
+    let out = (file.output.as_path(), ctx.options.overwrite);
+    output::finish(part, meta, out, &file.url, file.modified, sha256.clone()).await?;
     let elapsed = file.started.elapsed();
     ctx.events.finish(base, total, resumed, elapsed);
     Ok(Outcome {

@@ -138,7 +138,8 @@ pub(crate) async fn join(ctx: &Arc<Context>, id: usize, job: &Request) -> Result
         .await?;
     resume::remove(&state_file);
     let sha256 = part.sha256(written).await?;
-    output::finish(&part, part.metadata()?, &out, &key, None, sha256.clone()).await?;
+    let place = (out.as_path(), ctx.options.overwrite);
+    output::finish(&part, part.metadata()?, place, &key, None, sha256.clone()).await?;
     let mut outcome = finished(ctx, &base, Some(out), written, resumed, started);
     outcome.sha256 = sha256;
     Ok(outcome)

@@ -339,10 +339,14 @@ impl PartFile {
 /// The directory is not synced: that serialised every file of a batch on the directory's lock.
 /// A crash can at worst lose the rename, leaving the synced `.part`, which the next run fetches
 /// again; the final name never points at unsynced data.
+///
+/// Without `replace` (`--overwrite`) the rename never replaces a file: the name was free when the
+/// download started, and a file that appeared there meanwhile is someone else's
+/// ([`rename_into_place`]).
 pub async fn finish(
     part: &PartFile,
     meta: std::fs::Metadata,
-    output: &Path,
+    (output, replace): (&Path, bool),
     url: &str,
     modified: Option<std::time::SystemTime>,
     sha256: Option<String>,
@@ -363,12 +367,63 @@ pub async fn finish(
                     None => Some(meta),
                 };
                 crate::record::write(&file, meta, &output, &url, sha256);
-                std::fs::rename(&path, &output).map_err(|e| Error::io(&output, e))
+                rename_into_place(&path, &output, replace)
             });
             let _ = reply.send(renamed);
         })
     });
     done.await.expect("finishing does not panic")
+}
+
+/// Moves `part` to `output`; unless `replace`, fails with [`Error::Exists`] rather than replace a
+/// file there. On Linux the kernel checks and renames in one step (`RENAME_NOREPLACE`); where it
+/// cannot (other platforms, filesystems without the flag) the name is looked at just before the
+/// rename, which leaves a window of one system call instead of the whole download's.
+fn rename_into_place(part: &Path, output: &Path, replace: bool) -> Result<(), Error> {
+    let exists = || Error::Exists {
+        path: output.to_owned(),
+    };
+    if !replace {
+        #[cfg(target_os = "linux")]
+        match linux::rename_noreplace(part, output) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+            // No such flag here (old kernels, some FUSE and network filesystems).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {}
+            Err(e) => return Err(Error::io(output, e)),
+        }
+        if std::fs::symlink_metadata(output).is_ok() {
+            return Err(exists());
+        }
+    }
+    std::fs::rename(part, output).map_err(|e| Error::io(output, e))
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// `rename(from, to)` that fails with `AlreadyExists` when `to` exists.
+    pub(super) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+        let (from, to) = (c(from)?, c(to)?);
+        // SAFETY: both are NUL-terminated paths that live across the call.
+        let r = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        match r {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
 }
 
 /// The writer's busy time, judged over windows of [`Load::WINDOW`].

@@ -274,6 +274,36 @@ async fn a_second_process_on_one_output_exits_at_once() {
     assert_eq!(sha256_file(&dir.path("x.mp4.part")), sha256(&body));
 }
 
+/// A file that appears at the output's name while the download runs is someone else's: the
+/// finished download does not replace it (exit 4, one line naming it), and keeps its bytes in
+/// the `.part`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_made_at_the_name_meanwhile_is_not_replaced() {
+    let srv = Server::start().await;
+    let body = payload(4 << 20, 79);
+    srv.add("/late.bin", Resource::new(body.clone()));
+    // About 2 s over 8 connections.
+    srv.cap(256 << 10);
+    let dir = TempDir::new();
+    let child = command(&dir.0, &["-q", "-o", "late.bin", &srv.url("/late.bin")])
+        .spawn()
+        .unwrap();
+    let part = dir.path("late.bin.part");
+    let t0 = std::time::Instant::now();
+    while !part.exists() && t0.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(part.exists(), "the download never started");
+    let mine = b"the user's own file, made meanwhile";
+    std::fs::write(dir.path("late.bin"), mine).unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("late.bin: already exists"), "{stderr}");
+    assert_eq!(std::fs::read(dir.path("late.bin")).unwrap(), mine);
+    assert_eq!(sha256_file(&part), sha256(&body), "the download is kept");
+}
+
 /// SIGTERM ends a fastdl waiting in any phase, saving progress (exit 130).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_always_ends_fastdl() {
