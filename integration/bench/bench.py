@@ -67,6 +67,7 @@ class Server:
     """The shaped bench server, started with the given flags; knows each file's sha256."""
 
     def __init__(self, *flags):
+        self.flags = flags
         self.proc = subprocess.Popen([str(SERVER), "--listen", "127.0.0.1:0", *flags],
                                      stdout=subprocess.PIPE, text=True)
         self.files = {}
@@ -83,7 +84,8 @@ class Server:
             self.files[path] = (int(size), digest)
 
     def url(self, path):
-        return f"http://{self.addr}{path}"
+        scheme = "https" if "--tls" in self.flags else "http"
+        return f"{scheme}://{self.addr}{path}"
 
     def stop(self):
         self.proc.kill()
@@ -147,6 +149,14 @@ def clients(url, out_dir, name, tools):
                         "--auto-file-renaming=false", "-d", str(out_dir), "-o", name, url],
         "axel -n16": ["axel", "-q", "-n16", "-o", out, url],
         "curl": ["curl", "-s", "-o", out, url],
+        # HTTPS from the bench server's self-signed certificate.
+        "fastdl -k": [str(FASTDL), "-q", "--no-check-certificate", "--overwrite", "-o", out, url],
+        "fastdl -k -x16": [str(FASTDL), "-q", "--no-check-certificate", "-x", "16", "--overwrite", "-o", out,
+                           url],
+        "aria2c -k -x16": ["aria2c", "-q", "--check-certificate=false", "-x16", "-s16", "-k1M",
+                           "--allow-overwrite=true", "--auto-file-renaming=false", "-d", str(out_dir), "-o", name,
+                           url],
+        "curl -k": ["curl", "-s", "-k", "-o", out, url],
     }
     return {t: table[t] for t in tools}
 
@@ -517,7 +527,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("scenarios", nargs="*",
-                    default=["capped", "straggler", "trickle", "loopback", "smallfiles", "mixed", "hls", "ytdlp-file",
+                    default=["capped", "straggler", "trickle", "loopback", "loopback-tls", "smallfiles", "mixed", "hls", "ytdlp-file",
                              "playlist", "merge", "scale"])
     args = ap.parse_args()
     build()
@@ -545,6 +555,10 @@ def main():
             rows.append(scenario("loopback", ["--file", "/f=1G"], "/f",
                                  ["fastdl", "fastdl -x16", "fastdl -x1", "curl", "aria2c -x16", "axel -n16"],
                                  args.reps, "1 GiB, no cap, no delay: CPU and memory cost"))
+        elif name == "loopback-tls":
+            rows.append(scenario("loopback-tls", ["--file", "/f=1G", "--tls"], "/f",
+                                 ["fastdl -k", "fastdl -k -x16", "curl -k", "aria2c -k -x16"], args.reps,
+                                 "1 GiB over HTTPS on loopback (the server encrypts on the same 2 cores)"))
         elif name == "smallfiles":
             rows.append(batch_scenario("smallfiles", ["--files", "/s/f=2000x32K", "--latency", "20ms"],
                                        ["fastdl", "aria2c -j16", "curl --parallel 16", "wget -i"], args.reps,

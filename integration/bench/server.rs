@@ -2,6 +2,8 @@
 //! files from memory, caps each TCP connection's rate (held across keep-alive requests), delays
 //! every new connection and every reply by a fixed latency (this kernel has no netem), and can
 //! make every n-th connection slow, or one reply (`--trickle`: restart the server per run).
+//! `--tls` serves HTTPS with a self-signed certificate made at start-up (clients must not check
+//! it).
 //!
 //! ```text
 //! bench-server --listen 127.0.0.1:0 --file /big.bin=128M --rate 4M --latency 40ms --slow-every 4 --slow-divisor 8
@@ -27,6 +29,7 @@ fn main() {
     let mut hls: Option<(String, String, usize)> = None;
     let mut trickle = None;
     let mut rss: Option<String> = None;
+    let mut tls = false;
     let mut served: Vec<(String, Vec<u8>)> = Vec::new();
     let mut args = std::env::args().skip(1);
     let die = |msg: String| -> ! {
@@ -79,6 +82,7 @@ fn main() {
             }
             // An RSS feed of every --file and --serve, in order (yt-dlp makes each an entry).
             "--rss" => rss = Some(value()),
+            "--tls" => tls = true,
             // A file from disk (real media, for merges): --serve /v.mp4=video.mp4
             "--serve" => {
                 let v = value();
@@ -130,7 +134,10 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let srv = Server::start_with(&listen, None).await;
+        let srv = match tls {
+            true => Server::start_tls_with(&listen, None).await,
+            false => Server::start_with(&listen, None).await,
+        };
         srv.shape(shaping);
         let generated = files
             .iter()

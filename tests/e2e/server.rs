@@ -287,8 +287,13 @@ impl Server {
 
     /// Starts an HTTPS server on 127.0.0.1 (see [`Server::cert_pem`]).
     pub async fn start_tls() -> Server {
+        Server::start_tls_with("127.0.0.1:0", Some(128 * 1024)).await
+    }
+
+    /// Starts an HTTPS server on `addr`, with the kernel's send buffer unless `sndbuf` is given.
+    pub async fn start_tls_with(addr: &str, sndbuf: Option<u32>) -> Server {
         let (acceptor, pem) = tls_acceptor();
-        let mut srv = Server::listen("127.0.0.1:0", Some(128 * 1024), Some(acceptor)).await;
+        let mut srv = Server::listen(addr, sndbuf, Some(acceptor)).await;
         srv.cert_pem = Some(pem);
         srv
     }
