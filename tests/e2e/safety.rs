@@ -242,11 +242,7 @@ async fn a_second_process_on_one_output_exits_at_once() {
     let first = command(&dir.0, &args).spawn().unwrap();
     // The first holds the lock once its .part exists.
     let part = dir.path("x.mp4.part.part");
-    let t0 = std::time::Instant::now();
-    while !part.exists() && t0.elapsed() < std::time::Duration::from_secs(10) {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(part.exists(), "the first download never started");
+    assert!(appears(&part).await, "the first download never started");
     for _ in 0..3 {
         let t = std::time::Instant::now();
         let r = fastdl(&dir.0, &args).await;
@@ -289,11 +285,7 @@ async fn a_file_made_at_the_name_meanwhile_is_not_replaced() {
         .spawn()
         .unwrap();
     let part = dir.path("late.bin.part");
-    let t0 = std::time::Instant::now();
-    while !part.exists() && t0.elapsed() < std::time::Duration::from_secs(10) {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(part.exists(), "the download never started");
+    assert!(appears(&part).await, "the download never started");
     let mine = b"the user's own file, made meanwhile";
     std::fs::write(dir.path("late.bin"), mine).unwrap();
     let out = child.wait_with_output().await.unwrap();

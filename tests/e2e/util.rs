@@ -194,6 +194,16 @@ pub async fn interrupt(mut child: tokio::process::Child, signal: &str) -> i32 {
 /// record a request the killed process sent, so counting requests from "now" is not enough.
 pub const RERUN: &str = "X-Test-Run: rerun";
 
+/// Waits up to 10 s for `path` to exist (a spawned fastdl has started on its file); true if it
+/// does.
+pub async fn appears(path: &Path) -> bool {
+    let t0 = std::time::Instant::now();
+    while !path.exists() && t0.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    path.exists()
+}
+
 /// Whether the server saw this request from a run given `-H RERUN`.
 pub fn is_rerun(seen: &crate::server::Seen) -> bool {
     seen.header("X-Test-Run") == Some("rerun")
